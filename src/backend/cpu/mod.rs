@@ -1,0 +1,302 @@
+//! The op interface on candle-core: f32 tensors in host memory, candle's GEMM (the `gemm` crate,
+//! SIMD picked at run time, threads through rayon) for the heavy products, and plain slice loops
+//! where a fused pass beats a chain of candle ops (norms, softmax).
+
+mod q8_matrix;
+
+use candle_core::{DType as CDType, Device, Storage, Tensor, D};
+use rayon::prelude::*;
+
+use self::q8_matrix::Q8Matrix;
+use super::Backend;
+use crate::weights::{DType, TensorView};
+use crate::{Error, Result};
+
+/// Matrices with at most this many input rows use the int8 GEMV; more rows dequantize once and
+/// take the f32 GEMM.
+const GEMV_MAX_ROWS: usize = 8;
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuBackend;
+
+pub enum CpuWeight {
+    F32(Tensor),
+    Q8(Q8Matrix),
+}
+
+impl CpuWeight {
+    fn rows_cols(&self) -> (usize, usize) {
+        match self {
+            CpuWeight::F32(t) => (t.dims()[0], t.dims()[1]),
+            CpuWeight::Q8(q) => (q.rows, q.cols),
+        }
+    }
+}
+
+fn err(e: candle_core::Error) -> Error {
+    Error::Backend { backend: "cpu", message: e.to_string() }
+}
+
+fn shape_err(message: String) -> Error {
+    Error::Backend { backend: "cpu", message }
+}
+
+/// Runs `f` on the contiguous f32 data of `t` without copying it.
+fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous().map_err(err)?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else { return Err(shape_err("tensor is not on the CPU".into())) };
+    let data = cpu.as_slice::<f32>().map_err(err)?;
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| shape_err("tensor not contiguous".into()))?;
+    Ok(f(&data[start..end]))
+}
+
+fn from_vec(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
+    Tensor::from_vec(data, dims, &Device::Cpu).map_err(err)
+}
+
+impl Backend for CpuBackend {
+    type Tensor = Tensor;
+    type Ids = Tensor;
+    type Weight = CpuWeight;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn weight(&self, t: &TensorView) -> Result<CpuWeight> {
+        let &[rows, cols] = t.shape else {
+            return Err(Error::model(format!("{} should be 2-D, has shape {:?}", t.name, t.shape)));
+        };
+        match t.dtype {
+            DType::Q8_0 => Ok(CpuWeight::Q8(
+                Q8Matrix::from_blocks(rows, cols, t.data).map_err(|e| Error::model(format!("{}: {e}", t.name)))?,
+            )),
+            _ => Ok(CpuWeight::F32(self.tensor(t)?)),
+        }
+    }
+
+    fn tensor(&self, t: &TensorView) -> Result<Tensor> {
+        from_vec(t.to_f32()?, t.shape)
+    }
+
+    fn from_f32(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        from_vec(data.to_vec(), shape)
+    }
+
+    fn ids(&self, ids: &[u32], batch: usize) -> Result<Tensor> {
+        if batch == 0 || ids.len() % batch != 0 {
+            return Err(shape_err(format!("{} ids do not split into {batch} rows", ids.len())));
+        }
+        Tensor::from_vec(ids.to_vec(), (batch, ids.len() / batch), &Device::Cpu).map_err(err)
+    }
+
+    fn linear(&self, x: &Tensor, w: &CpuWeight, bias: Option<&Tensor>) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let (rows, cols) = w.rows_cols();
+        let k = *dims.last().unwrap_or(&0);
+        if k != cols {
+            return Err(shape_err(format!("linear: input has {k} features, weight expects {cols}")));
+        }
+        let m = dims.iter().product::<usize>() / k.max(1);
+        let x2 = x.reshape((m, k)).map_err(err)?;
+        let y = match w {
+            CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
+            CpuWeight::Q8(q) if m <= GEMV_MAX_ROWS => from_vec(with_slice(&x2, |x| q.gemv(x, m))?, &[m, rows])?,
+            CpuWeight::Q8(q) => {
+                let w = from_vec(q.dequantize(), &[rows, cols])?;
+                x2.matmul(&w.t().map_err(err)?).map_err(err)?
+            }
+        };
+        let y = match bias {
+            Some(b) => y.broadcast_add(b).map_err(err)?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("non-empty") = rows;
+        y.reshape(out_dims).map_err(err)
+    }
+
+    fn layer_norm(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+        let n = x.dim(D::Minus1).map_err(err)?;
+        let (g, b) = (gamma.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?, beta.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?);
+        if g.len() != n || b.len() != n {
+            return Err(shape_err(format!("layer_norm over {n} features with {} weights", g.len())));
+        }
+        let out = with_slice(x, |data| {
+            let mut out = vec![0f32; data.len()];
+            out.par_chunks_mut(n).zip(data.par_chunks(n)).for_each(|(o, row)| layer_norm_row(row, &g, &b, eps, o));
+            out
+        })?;
+        from_vec(out, x.dims())
+    }
+
+    fn gelu(&self, x: &Tensor) -> Result<Tensor> {
+        x.gelu_erf().map_err(err)
+    }
+
+    fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        a.broadcast_add(b).map_err(err)
+    }
+
+    fn narrow_last(&self, x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
+        x.narrow(D::Minus1, start, len).map_err(err)?.contiguous().map_err(err)
+    }
+
+    fn attention(&self, q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
+        let (b, sq, hd) = q.dims3().map_err(err)?;
+        let (bk, sk, _) = k.dims3().map_err(err)?;
+        if heads == 0 || hd % heads != 0 || k.dims() != v.dims() || k.dim(2).map_err(err)? != hd {
+            return Err(shape_err(format!("attention: q {:?} k {:?} v {:?} heads {heads}", q.dims(), k.dims(), v.dims())));
+        }
+        // Keys shared by every batch row (cross-attention under beam search): fold the batch into
+        // the query rows instead of copying the keys per row.
+        let (qb, qs) = if bk == 1 && b > 1 && !causal { (1, b * sq) } else if bk == b { (b, sq) } else {
+            return Err(shape_err(format!("attention: query batch {b} with key batch {bk}")));
+        };
+        let d = hd / heads;
+        let split = |t: &Tensor, bt: usize, s: usize| -> Result<Tensor> {
+            t.reshape((bt, s, heads, d)).and_then(|t| t.transpose(1, 2)).and_then(|t| t.contiguous()).map_err(err)
+        };
+        let (qh, kh, vh) = (split(q, qb, qs)?, split(k, qb, sk)?, split(v, qb, sk)?);
+        let scores = qh.matmul(&kh.t().map_err(err)?).map_err(err)?;
+        let scale = (d as f32).powf(-0.5);
+        let offset = sk as isize - qs as isize;
+        let probs = with_slice(&scores, |s| {
+            let mut p = vec![0f32; s.len()];
+            p.par_chunks_mut(sk).zip(s.par_chunks(sk)).enumerate().for_each(|(row, (p, s))| {
+                // Row index within its [qs, sk] score matrix decides how far it may look.
+                let visible = if causal { ((row % qs) as isize + offset + 1).clamp(0, sk as isize) as usize } else { sk };
+                softmax_row(&s[..visible], scale, &mut p[..visible]);
+            });
+            p
+        })?;
+        let probs = from_vec(probs, scores.dims())?;
+        let out = probs.matmul(&vh).map_err(err)?;
+        out.transpose(1, 2).and_then(|t| t.contiguous()).and_then(|t| t.reshape((b, sq, hd))).map_err(err)
+    }
+
+    fn patch_embed(&self, pixels: &Tensor, weight: &Tensor, bias: &Tensor, class: &Tensor, position: &Tensor, patch: usize)
+        -> Result<Tensor> {
+        let (c, h, w) = pixels.dims3().map_err(err)?;
+        let dim = weight.dim(0).map_err(err)?;
+        if patch == 0 || h % patch != 0 || w % patch != 0 || weight.dims() != [dim, c, patch, patch] {
+            return Err(shape_err(format!("patch_embed: pixels {:?}, weight {:?}, patch {patch}", pixels.dims(), weight.dims())));
+        }
+        let (gh, gw) = (h / patch, w / patch);
+        let cols = with_slice(pixels, |px| im2col(px, c, h, w, patch))?;
+        let cols = from_vec(cols, &[gh * gw, c * patch * patch])?;
+        let wm = weight.reshape((dim, c * patch * patch)).map_err(err)?;
+        let patches = cols.matmul(&wm.t().map_err(err)?).and_then(|p| p.broadcast_add(bias)).map_err(err)?;
+        let class = class.reshape((1, dim)).map_err(err)?;
+        let tokens = Tensor::cat(&[&class, &patches], 0).map_err(err)?;
+        let position = position.reshape((gh * gw + 1, dim)).map_err(err)?;
+        (tokens + position).and_then(|t| t.unsqueeze(0)).map_err(err)
+    }
+
+    fn embedding(&self, table: &CpuWeight, ids: &Tensor) -> Result<Tensor> {
+        let (b, s) = ids.dims2().map_err(err)?;
+        let (rows, cols) = table.rows_cols();
+        let idx = ids.flatten_all().and_then(|t| t.to_vec1::<u32>()).map_err(err)?;
+        if let Some(bad) = idx.iter().find(|&&i| i as usize >= rows) {
+            return Err(shape_err(format!("token id {bad} outside the embedding table of {rows} rows")));
+        }
+        let out = match table {
+            CpuWeight::F32(t) => t.index_select(&ids.flatten_all().map_err(err)?, 0).map_err(err)?,
+            CpuWeight::Q8(q) => {
+                let mut out = vec![0f32; idx.len() * cols];
+                for (o, &i) in out.chunks_exact_mut(cols).zip(&idx) {
+                    q.dequantize_row(i as usize, o);
+                }
+                from_vec(out, &[idx.len(), cols])?
+            }
+        };
+        out.reshape((b, s, cols)).map_err(err)
+    }
+
+    fn last_position(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.dim(1).map_err(err)?;
+        x.narrow(1, s - 1, 1).and_then(|t| t.contiguous()).map_err(err)
+    }
+
+    fn append_seq(&self, cache: Option<&Tensor>, new: &Tensor) -> Result<Tensor> {
+        match cache {
+            Some(c) => Tensor::cat(&[c, new], 1).map_err(err),
+            None => Ok(new.clone()),
+        }
+    }
+
+    fn select_batch(&self, x: &Tensor, rows: &[usize]) -> Result<Tensor> {
+        let b = x.dim(0).map_err(err)?;
+        if rows.iter().any(|&r| r >= b) {
+            return Err(shape_err(format!("select_batch: rows {rows:?} outside batch {b}")));
+        }
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = Tensor::from_vec(idx, rows.len(), &Device::Cpu).map_err(err)?;
+        x.index_select(&idx, 0).map_err(err)
+    }
+
+    fn argmax(&self, logits: &Tensor, suppress: Option<u32>) -> Result<Tensor> {
+        let v = logits.dim(D::Minus1).map_err(err)?;
+        let b = logits.dims().first().copied().unwrap_or(1);
+        let ids = with_slice(logits, |l| l.chunks(v).map(|row| argmax_row(row, suppress)).collect::<Vec<u32>>())?;
+        Tensor::from_vec(ids, (b, 1), &Device::Cpu).map_err(err)
+    }
+
+    async fn read_ids(&self, ids: &Tensor) -> Result<Vec<u32>> {
+        ids.to_dtype(CDType::U32).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<u32>()).map_err(err)
+    }
+
+    async fn read_f32(&self, x: &Tensor) -> Result<Vec<f32>> {
+        with_slice(x, <[f32]>::to_vec)
+    }
+}
+
+fn layer_norm_row(x: &[f32], g: &[f32], b: &[f32], eps: f64, out: &mut [f32]) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(g).zip(b) {
+        *o = ((v as f64 - mean) * inv) as f32 * g + b;
+    }
+}
+
+fn softmax_row(s: &[f32], scale: f32, out: &mut [f32]) {
+    let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+    let mut sum = 0f32;
+    for (o, &v) in out.iter_mut().zip(s) {
+        *o = (v * scale - max).exp();
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    out.iter_mut().for_each(|o| *o *= inv);
+}
+
+fn argmax_row(row: &[f32], suppress: Option<u32>) -> u32 {
+    let mut best: Option<(u32, f32)> = None;
+    for (i, &v) in row.iter().enumerate() {
+        let i = i as u32;
+        if Some(i) != suppress && best.is_none_or(|(_, b)| v > b) {
+            best = Some((i, v));
+        }
+    }
+    best.map_or(0, |(i, _)| i)
+}
+
+/// `[c, h, w]` pixels → `[patches, c·p·p]` rows in the conv weight's (c, ky, kx) order.
+fn im2col(px: &[f32], c: usize, h: usize, w: usize, p: usize) -> Vec<f32> {
+    let (gh, gw) = (h / p, w / p);
+    let mut out = Vec::with_capacity(gh * gw * c * p * p);
+    for gy in 0..gh {
+        for gx in 0..gw {
+            for ch in 0..c {
+                for ky in 0..p {
+                    let start = ch * h * w + (gy * p + ky) * w + gx * p;
+                    out.extend_from_slice(&px[start..start + p]);
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,76 @@
+//! The op interface the BLIP graph is written against. A backend owns where tensors live (host
+//! memory for the CPU, GPU buffers for wgpu) and how each op runs; the model never touches data.
+//!
+//! Ops return handles without forcing a read, so a GPU backend can record a whole caption and the
+//! only traffic back to the host is `read_ids` (and `read_f32` for beam search and tests). Reads
+//! are async because in the browser nothing may block on the GPU.
+
+pub mod cpu;
+
+use crate::weights::TensorView;
+use crate::Result;
+
+/// Activations are f32 `[batch, seq, features]` unless an op says otherwise.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// f32 values on the device.
+    type Tensor: Clone;
+    /// u32 token ids on the device, `[batch, seq]`.
+    type Ids: Clone;
+    /// A matrix `[rows, cols]` used by `linear` (x · Wᵀ) and `embedding` (row gather): Q8_0, F16
+    /// or F32 as the file stored it.
+    type Weight;
+
+    fn name(&self) -> &'static str;
+
+    /// Takes a 2-D weight as the file holds it (the backend may keep it quantized).
+    fn weight(&self, t: &TensorView) -> Result<Self::Weight>;
+    /// Takes any tensor as f32 (biases, norms, embeddings that are not gathered).
+    fn tensor(&self, t: &TensorView) -> Result<Self::Tensor>;
+    fn from_f32(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor>;
+    fn ids(&self, ids: &[u32], batch: usize) -> Result<Self::Ids>;
+
+    /// `x · Wᵀ + bias` over the last dimension.
+    fn linear(&self, x: &Self::Tensor, w: &Self::Weight, bias: Option<&Self::Tensor>) -> Result<Self::Tensor>;
+    fn layer_norm(&self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor, eps: f64) -> Result<Self::Tensor>;
+    /// The exact erf form, as BLIP uses everywhere.
+    fn gelu(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `a + b`; `b` may have batch 1 and is then broadcast over `a`'s batch.
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Columns `start..start+len` of the last dimension.
+    fn narrow_last(&self, x: &Self::Tensor, start: usize, len: usize) -> Result<Self::Tensor>;
+    /// Multi-head scaled dot-product attention. `q` is `[b, sq, h·d]`, `k`/`v` are `[b or 1, sk, h·d]`
+    /// (batch 1 is shared by every query batch: the image's cross-attention K/V under beam search).
+    /// With `causal`, query `i` sees keys up to position `sk - sq + i`.
+    fn attention(&self, q: &Self::Tensor, k: &Self::Tensor, v: &Self::Tensor, heads: usize, causal: bool)
+        -> Result<Self::Tensor>;
+    /// ViT patch embedding: `pixels` `[3, S, S]` → conv (stride = patch) + bias → prepend `class`
+    /// `[1, 1, D]` → add `position` `[1, N+1, D]`. Returns `[1, N+1, D]`.
+    fn patch_embed(
+        &self,
+        pixels: &Self::Tensor,
+        weight: &Self::Tensor,
+        bias: &Self::Tensor,
+        class: &Self::Tensor,
+        position: &Self::Tensor,
+        patch: usize,
+    ) -> Result<Self::Tensor>;
+    /// Rows of `table` for each id: `[b, s]` → `[b, s, cols]`, dequantized row by row.
+    fn embedding(&self, table: &Self::Weight, ids: &Self::Ids) -> Result<Self::Tensor>;
+    /// `[b, s, d]` → `[b, 1, d]`.
+    fn last_position(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Appends `new` to `cache` along the sequence (self-attention KV cache).
+    fn append_seq(&self, cache: Option<&Self::Tensor>, new: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Batch rows in the given order (beam reordering of caches).
+    fn select_batch(&self, x: &Self::Tensor, rows: &[usize]) -> Result<Self::Tensor>;
+    /// Arg-max over the last dimension: `[b, 1, V]` → `[b, 1]`; `suppress` is never chosen
+    /// (min-length handling). Ties go to the lowest index, as torch does.
+    fn argmax(&self, logits: &Self::Tensor, suppress: Option<u32>) -> Result<Self::Ids>;
+
+    async fn read_ids(&self, ids: &Self::Ids) -> Result<Vec<u32>>;
+    async fn read_f32(&self, x: &Self::Tensor) -> Result<Vec<f32>>;
+    /// How many greedy steps to record between reads that check for [SEP] (1 = check every step).
+    fn steps_per_read(&self) -> usize {
+        1
+    }
+}

@@ -1,0 +1,259 @@
+//! The `edgecap` command line: caption images, convert Hugging Face checkpoints to GGUF.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use edgecap::backend::cpu::CpuBackend;
+use edgecap::generate::GenerateOptions;
+use edgecap::preprocess::{decode_image, ResizeMode};
+use edgecap::weights::convert::{convert_to_gguf, ConvertOptions, TargetDType};
+use edgecap::{CaptionOptions, Captioner, Error};
+
+#[derive(Parser)]
+#[command(name = "edgecap", version, about = "Offline BLIP image captioning (int8 GGUF models, CPU or GPU)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Caption images; one line per image (one JSON object per line with --json).
+    Caption(CaptionArgs),
+    /// Convert a Hugging Face BLIP folder (config.json + model.safetensors) to one GGUF file.
+    Convert(ConvertArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendChoice {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResizeChoice {
+    Stretch,
+    Crop,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DTypeChoice {
+    #[value(name = "q8_0")]
+    Q8_0,
+    F16,
+    F32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Compat {
+    /// Also write the tied LM head explicitly, as candle-transformers' quantized_blip expects.
+    Candle,
+}
+
+#[derive(clap::Args)]
+struct CaptionArgs {
+    /// A GGUF file, or a Hugging Face folder with config.json and model.safetensors.
+    #[arg(long)]
+    model: PathBuf,
+    /// tokenizer.json (default: the one inside the GGUF file, or in the model folder).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// config.json (default: the one inside the GGUF file, or in the model folder).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendChoice,
+    #[arg(long, default_value_t = 20)]
+    max_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    min_tokens: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    beams: u16,
+    /// Text the caption must start with, e.g. "a picture of".
+    #[arg(long)]
+    prompt: Option<String>,
+    /// Input side in pixels (default: the model's, 384 for BLIP-base); position embeddings are
+    /// interpolated for other sizes.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=edgecap::MAX_INPUT_SIZE as i64))]
+    image_size: Option<u32>,
+    #[arg(long, value_enum, default_value = "stretch")]
+    resize: ResizeChoice,
+    #[arg(long)]
+    json: bool,
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// Hugging Face folder: config.json, model.safetensors (and tokenizer.json if present).
+    #[arg(long)]
+    from: PathBuf,
+    #[arg(long)]
+    to: PathBuf,
+    #[arg(long, value_enum, default_value = "q8_0")]
+    dtype: DTypeChoice,
+    /// tokenizer.json to embed (default: the one in the folder).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    compat: Option<Compat>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Caption(args) => caption(args),
+        Command::Convert(args) => convert(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("edgecap: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::io(path.display(), e))
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    String::from_utf8(read(path)?).map_err(|_| Error::config(format!("{} is not UTF-8 text", path.display())))
+}
+
+/// Maps the model file read-only; the OS pages weights in as the backend copies them.
+fn map(path: &Path) -> Result<memmap2::Mmap, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
+    // SAFETY: the map is read-only and lives while the loader reads it; a file truncated by
+    // another process meanwhile is outside what we can defend against.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path.display(), e))
+}
+
+/// Resolves the three inputs of a model: weights file, config text, tokenizer bytes.
+fn model_files(args: &CaptionArgs) -> Result<(PathBuf, Option<String>, Option<Vec<u8>>), Error> {
+    let (weights, dir) = if args.model.is_dir() {
+        (args.model.join("model.safetensors"), Some(args.model.as_path()))
+    } else {
+        (args.model.clone(), None)
+    };
+    let from_dir = |name: &str| dir.map(|d| d.join(name)).filter(|p| p.exists());
+    let config = match args.config.clone().or_else(|| from_dir("config.json")) {
+        Some(p) => Some(read_text(&p)?),
+        None => None,
+    };
+    let tokenizer = match args.tokenizer.clone().or_else(|| from_dir("tokenizer.json")) {
+        Some(p) => Some(read(&p)?),
+        None => None,
+    };
+    Ok((weights, config, tokenizer))
+}
+
+fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
+    let (weights, config, tokenizer) = model_files(&args)?;
+    let backend = match args.backend {
+        BackendChoice::Gpu => {
+            return Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend yet; use --backend cpu".into() })
+        }
+        BackendChoice::Cpu | BackendChoice::Auto => CpuBackend,
+    };
+    let bytes = map(&weights)?;
+    let captioner = Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())?;
+    let opts = CaptionOptions {
+        generate: GenerateOptions {
+            max_new_tokens: args.max_tokens,
+            min_new_tokens: args.min_tokens,
+            num_beams: args.beams as usize,
+        },
+        prompt: args.prompt.clone(),
+        image_size: args.image_size.map(|s| s as usize),
+        resize: match args.resize {
+            ResizeChoice::Stretch => ResizeMode::Stretch,
+            ResizeChoice::Crop => ResizeMode::Crop,
+        },
+    };
+    let mut failed = false;
+    for path in &args.images {
+        let result = read(path).and_then(|b| Ok(decode_image(&b)?)).and_then(|img| pollster::block_on(captioner.caption(&img, &opts)));
+        match result {
+            Ok(c) if args.json => {
+                let line = serde_json::json!({
+                    "image": path.display().to_string(),
+                    "caption": c.caption,
+                    "token_ids": c.token_ids,
+                    "backend": captioner.backend_name(),
+                    "timings_ms": c.timings_ms,
+                });
+                println!("{line}");
+            }
+            Ok(c) if args.images.len() == 1 => println!("{}", c.caption),
+            Ok(c) => println!("{}\t{}", path.display(), c.caption),
+            Err(e) => {
+                eprintln!("edgecap: {}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
+    let config = read_text(&args.from.join("config.json"))?;
+    let tokenizer_path = args.tokenizer.clone().or_else(|| Some(args.from.join("tokenizer.json")).filter(|p| p.exists()));
+    let tokenizer = match &tokenizer_path {
+        Some(p) => Some(read_text(p)?),
+        None => None,
+    };
+    let weights = map(&args.from.join("model.safetensors"))?;
+    let opts = ConvertOptions {
+        dtype: match args.dtype {
+            DTypeChoice::Q8_0 => TargetDType::Q8_0,
+            DTypeChoice::F16 => TargetDType::F16,
+            DTypeChoice::F32 => TargetDType::F32,
+        },
+        compat_candle: matches!(args.compat, Some(Compat::Candle)),
+    };
+    let tmp = args.to.with_extension("gguf.partial");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
+    let mut out = std::io::BufWriter::new(file);
+    let bar = progress_bar();
+    let report = convert_to_gguf(&weights, &config, tokenizer.as_deref(), &opts, &mut out, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let report = report.and_then(|r| {
+        let file = out.into_inner().map_err(|e| Error::io(tmp.display(), e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
+        Ok(r)
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &args.to).map_err(|e| Error::io(args.to.display(), e))?;
+    if tokenizer.is_none() {
+        eprintln!("edgecap: note: no tokenizer.json found; the file needs --tokenizer when captioning");
+    }
+    eprintln!("wrote {} ({} tensors, {:.1} MB)", args.to.display(), report.tensors, report.bytes as f64 / 1e6);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bar on a terminal; nothing when stderr is redirected (logs, CI).
+fn progress_bar() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}

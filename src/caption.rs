@@ -1,0 +1,146 @@
+//! The whole captioner: model file → loaded model, image → caption. Front ends (CLI, web) call
+//! only this.
+
+use web_time::Instant;
+
+use crate::backend::Backend;
+use crate::config::BlipConfig;
+use crate::generate::{beam::beam_search, greedy::greedy, GenerateOptions, StepDecoder};
+use crate::model::{Blip, CrossKv, SelfKv, TextDecoder};
+use crate::preprocess::{pixel_values, ResizeMode, Rgb8};
+use crate::tokenizer::BlipTokenizer;
+use crate::weights::source::WeightSource;
+use crate::{Error, Result};
+
+/// GGUF metadata keys under which our files carry what a Hugging Face folder keeps beside the weights.
+pub const GGUF_CONFIG_KEY: &str = "blip.hf_config_json";
+pub const GGUF_TOKENIZER_KEY: &str = "tokenizer.huggingface.json";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CaptionOptions {
+    pub generate: GenerateOptions,
+    pub prompt: Option<String>,
+    /// Input side in pixels; `None` = the model's own (384 for BLIP-base).
+    pub image_size: Option<usize>,
+    pub resize: ResizeMode,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    pub preprocess: f64,
+    pub vision: f64,
+    pub decode: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Caption {
+    pub caption: String,
+    /// As Hugging Face's `generate` returns them: bos and prompt included.
+    pub token_ids: Vec<u32>,
+    pub timings_ms: Timings,
+}
+
+pub struct Captioner<B: Backend> {
+    pub backend: B,
+    pub model: Blip<B>,
+    pub tokenizer: BlipTokenizer,
+}
+
+impl<B: Backend> Captioner<B> {
+    /// Loads a model from one file's bytes (GGUF or safetensors). `config_json` and
+    /// `tokenizer_json` override what a GGUF file carries; a safetensors file needs both.
+    pub fn load(backend: B, weights: &[u8], config_json: Option<&str>, tokenizer_json: Option<&[u8]>) -> Result<Self> {
+        let source = WeightSource::parse(weights)?;
+        let embedded = |key: &str| match &source {
+            WeightSource::Gguf(g) => g.get_str(key),
+            WeightSource::Safetensors(_) => None,
+        };
+        let config_text = config_json.or(embedded(GGUF_CONFIG_KEY)).ok_or_else(|| {
+            Error::config("the model file carries no BLIP config: give config.json (--config)")
+        })?;
+        let config = BlipConfig::from_json(config_text)?;
+        let tokenizer_json = tokenizer_json.or(embedded(GGUF_TOKENIZER_KEY).map(str::as_bytes)).ok_or_else(|| {
+            Error::Tokenizer("the model file carries no tokenizer: give tokenizer.json (--tokenizer)".into())
+        })?;
+        let tokenizer = BlipTokenizer::from_json(tokenizer_json, config.text_config.bos_token_id)?;
+        let model = Blip::load(&backend, config, &source)?;
+        Ok(Self { backend, model, tokenizer })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    pub fn image_size(&self, opts: &CaptionOptions) -> usize {
+        opts.image_size.unwrap_or(self.model.config.vision_config.image_size)
+    }
+
+    pub async fn caption(&self, image: &Rgb8, opts: &CaptionOptions) -> Result<Caption> {
+        let start = Instant::now();
+        let size = self.image_size(opts);
+        if size > crate::MAX_INPUT_SIZE {
+            return Err(Error::Generate(format!("image size {size} is above the limit of {}", crate::MAX_INPUT_SIZE)));
+        }
+        let pixels = pixel_values(image, size as u32, opts.resize)?;
+        let preprocessed = Instant::now();
+        let (ids, vision_ms) = self.caption_pixels(&pixels, size, opts).await?;
+        let caption = self.tokenizer.decode(&ids)?;
+        let end = Instant::now();
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+        let decode = ms(preprocessed, end) - vision_ms;
+        Ok(Caption {
+            caption,
+            token_ids: ids,
+            timings_ms: Timings { preprocess: ms(start, preprocessed), vision: vision_ms, decode, total: ms(start, end) },
+        })
+    }
+
+    /// Normalised pixels `[3, size, size]` → token ids, and the time the vision pass took (ms).
+    pub async fn caption_pixels(&self, pixels: &[f32], size: usize, opts: &CaptionOptions) -> Result<(Vec<u32>, f64)> {
+        let b = &self.backend;
+        let start = Instant::now();
+        let image = self.model.vision.forward(b, &b.from_f32(pixels, &[3, size, size])?, size)?;
+        let cross = self.model.text.cross_kv(b, &image)?;
+        let vision_ms = (Instant::now() - start).as_secs_f64() * 1e3;
+        let prefix = self.tokenizer.prefix(opts.prompt.as_deref())?;
+        let mut gen = opts.generate.clone();
+        // Positions past the table do not exist: stop there, as a shorter max_new_tokens would.
+        gen.max_new_tokens = gen.max_new_tokens.min(self.model.text.max_positions.saturating_sub(prefix.len()));
+        if prefix.len() > self.model.text.max_positions {
+            return Err(Error::Generate(format!("the prompt is longer than the model's {} positions", self.model.text.max_positions)));
+        }
+        let ids = if gen.num_beams > 1 {
+            let mut session = BeamSession { b, text: &self.model.text, cross: &cross, cache: SelfKv::new(self.model.text.layers()) };
+            beam_search(&mut session, &prefix, &gen).await?
+        } else {
+            greedy(b, &self.model.text, &cross, &prefix, &gen).await?
+        };
+        Ok((ids, vision_ms))
+    }
+}
+
+/// The decoder as beam search drives it: logits come back to the host every step.
+struct BeamSession<'a, B: Backend> {
+    b: &'a B,
+    text: &'a TextDecoder<B>,
+    cross: &'a CrossKv<B>,
+    cache: SelfKv<B>,
+}
+
+impl<B: Backend> StepDecoder for BeamSession<'_, B> {
+    fn vocab_size(&self) -> usize {
+        self.text.vocab_size
+    }
+
+    async fn step(&mut self, tokens: &[Vec<u32>], parents: Option<&[usize]>) -> Result<Vec<f32>> {
+        if let Some(parents) = parents {
+            self.cache.reorder(self.b, parents)?;
+        }
+        let s = tokens.first().map_or(0, Vec::len);
+        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let ids = self.b.ids(&flat, tokens.len())?;
+        let logits = self.text.forward(self.b, &ids, s, &mut self.cache, self.cross)?;
+        self.b.read_f32(&logits).await
+    }
+}

@@ -1,0 +1,40 @@
+//! Greedy decoding with the arg-max on the device: each step's chosen id feeds the next step's
+//! embedding lookup without a host round trip; ids are read back every `steps_per_read` steps
+//! only to notice [SEP].
+
+use super::{GenerateOptions, SEP_TOKEN_ID};
+use crate::backend::Backend;
+use crate::model::{CrossKv, SelfKv, TextDecoder};
+use crate::Result;
+
+pub async fn greedy<B: Backend>(
+    b: &B,
+    text: &TextDecoder<B>,
+    cross: &CrossKv<B>,
+    prefix: &[u32],
+    opts: &GenerateOptions,
+) -> Result<Vec<u32>> {
+    let mut out = prefix.to_vec();
+    let mut cache = SelfKv::new(text.layers());
+    let mut input = b.ids(prefix, 1)?;
+    let mut input_len = prefix.len();
+    let mut pending = Vec::new();
+    let per_read = b.steps_per_read().max(1);
+    for step in 0..opts.max_new_tokens {
+        let logits = text.forward(b, &input, input_len, &mut cache, cross)?;
+        let suppress = (step < opts.min_new_tokens).then_some(SEP_TOKEN_ID);
+        input = b.argmax(&logits, suppress)?;
+        input_len = 1;
+        pending.push(input.clone());
+        if pending.len() == per_read || step + 1 == opts.max_new_tokens {
+            for ids in pending.drain(..) {
+                let id = b.read_ids(&ids).await?.first().copied().unwrap_or(SEP_TOKEN_ID);
+                out.push(id);
+                if id == SEP_TOKEN_ID {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,140 @@
+//! The ViT image encoder (`BlipVisionModel`): pre-LN transformer over 16×16 patches plus CLS.
+
+use super::{LayerNorm, Linear, Loader};
+use crate::backend::Backend;
+use crate::config::VisionConfig;
+use crate::{Error, Result};
+
+struct VisionLayer<B: Backend> {
+    layer_norm1: LayerNorm<B>,
+    /// Fused q, k, v projection; output laid out (3, heads, head_dim).
+    qkv: Linear<B>,
+    projection: Linear<B>,
+    layer_norm2: LayerNorm<B>,
+    fc1: Linear<B>,
+    fc2: Linear<B>,
+}
+
+pub struct VisionEncoder<B: Backend> {
+    patch_weight: B::Tensor,
+    patch_bias: B::Tensor,
+    class_embedding: B::Tensor,
+    position_embedding: B::Tensor,
+    /// Kept on the host so other input sizes can interpolate it (HF's `interpolate_pos_encoding`).
+    position_host: Vec<f32>,
+    layers: Vec<VisionLayer<B>>,
+    post_layernorm: LayerNorm<B>,
+    hidden: usize,
+    heads: usize,
+    patch: usize,
+    image_size: usize,
+}
+
+impl<B: Backend> VisionEncoder<B> {
+    pub(crate) fn load(l: &Loader<B>, c: &VisionConfig) -> Result<Self> {
+        let (d, p) = (c.hidden_size, c.patch_size);
+        let tokens = (c.image_size / p).pow(2) + 1;
+        let e = "vision_model.embeddings";
+        let position_host = l.host(&format!("{e}.position_embedding"), &[1, tokens, d])?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                let n = format!("vision_model.encoder.layers.{i}");
+                Ok(VisionLayer {
+                    layer_norm1: l.layer_norm(&format!("{n}.layer_norm1"), d, c.layer_norm_eps)?,
+                    qkv: l.linear(&format!("{n}.self_attn.qkv"), 3 * d, d)?,
+                    projection: l.linear(&format!("{n}.self_attn.projection"), d, d)?,
+                    layer_norm2: l.layer_norm(&format!("{n}.layer_norm2"), d, c.layer_norm_eps)?,
+                    fc1: l.linear(&format!("{n}.mlp.fc1"), c.intermediate_size, d)?,
+                    fc2: l.linear(&format!("{n}.mlp.fc2"), d, c.intermediate_size)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            patch_weight: l.tensor(&format!("{e}.patch_embedding.weight"), &[d, 3, p, p])?,
+            patch_bias: l.tensor(&format!("{e}.patch_embedding.bias"), &[d])?,
+            class_embedding: l.tensor(&format!("{e}.class_embedding"), &[1, 1, d])?,
+            position_embedding: l.backend.from_f32(&position_host, &[1, tokens, d])?,
+            position_host,
+            layers,
+            post_layernorm: l.layer_norm("vision_model.post_layernorm", d, c.layer_norm_eps)?,
+            hidden: d,
+            heads: c.num_attention_heads,
+            patch: p,
+            image_size: c.image_size,
+        })
+    }
+
+    /// `pixels` `[3, S, S]` (S a multiple of the patch size) → image tokens `[1, (S/P)²+1, D]`,
+    /// after `post_layernorm`: what the decoder attends to.
+    pub fn forward(&self, b: &B, pixels: &B::Tensor, size: usize) -> Result<B::Tensor> {
+        if size == 0 || size % self.patch != 0 {
+            return Err(Error::Generate(format!("image size {size} is not a multiple of the patch size {}", self.patch)));
+        }
+        let interpolated;
+        let position = if size == self.image_size {
+            &self.position_embedding
+        } else {
+            let (from, to) = (self.image_size / self.patch, size / self.patch);
+            let table = interpolate_positions(&self.position_host, self.hidden, from, to);
+            interpolated = b.from_f32(&table, &[1, to * to + 1, self.hidden])?;
+            &interpolated
+        };
+        let mut x =
+            b.patch_embed(pixels, &self.patch_weight, &self.patch_bias, &self.class_embedding, position, self.patch)?;
+        for layer in &self.layers {
+            x = layer.forward(b, &x, self.hidden, self.heads)?;
+        }
+        self.post_layernorm.forward(b, &x)
+    }
+}
+
+impl<B: Backend> VisionLayer<B> {
+    fn forward(&self, b: &B, x: &B::Tensor, d: usize, heads: usize) -> Result<B::Tensor> {
+        let h = self.layer_norm1.forward(b, x)?;
+        let qkv = self.qkv.forward(b, &h)?;
+        let (q, k, v) = (b.narrow_last(&qkv, 0, d)?, b.narrow_last(&qkv, d, d)?, b.narrow_last(&qkv, 2 * d, d)?);
+        let attn = b.attention(&q, &k, &v, heads, false)?;
+        let x = b.add(x, &self.projection.forward(b, &attn)?)?;
+        let h = self.layer_norm2.forward(b, &x)?;
+        let h = self.fc2.forward(b, &b.gelu(&self.fc1.forward(b, &h)?)?)?;
+        b.add(&x, &h)
+    }
+}
+
+/// HF's `interpolate_pos_encoding`: the patch grid of position embeddings resized with
+/// `F.interpolate(mode="bicubic", align_corners=False)` (torch's cubic convolution, A = -0.75,
+/// borders clamped); the CLS row is kept as is.
+pub fn interpolate_positions(table: &[f32], dim: usize, from: usize, to: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity((to * to + 1) * dim);
+    out.extend_from_slice(&table[..dim]);
+    let grid = &table[dim..];
+    let scale = from as f32 / to as f32;
+    let taps = |dst: usize| -> ([usize; 4], [f32; 4]) {
+        let src = scale * (dst as f32 + 0.5) - 0.5;
+        let base = src.floor();
+        let t = src - base;
+        let idx = std::array::from_fn(|k| (base as isize - 1 + k as isize).clamp(0, from as isize - 1) as usize);
+        (idx, cubic_weights(t))
+    };
+    for y in 0..to {
+        let (yi, yw) = taps(y);
+        for x in 0..to {
+            let (xi, xw) = taps(x);
+            for c in 0..dim {
+                // torch interpolates each of the four rows along x, then those along y.
+                let rows: [f32; 4] = std::array::from_fn(|r| {
+                    (0..4).map(|k| grid[(yi[r] * from + xi[k]) * dim + c] * xw[k]).fold(0.0, |a, v| a + v)
+                });
+                out.push((0..4).map(|r| rows[r] * yw[r]).fold(0.0, |a, v| a + v));
+            }
+        }
+    }
+    out
+}
+
+fn cubic_weights(t: f32) -> [f32; 4] {
+    const A: f32 = -0.75;
+    let near = |x: f32| ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0;
+    let far = |x: f32| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
+    [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
+}

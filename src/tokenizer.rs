@@ -1,0 +1,41 @@
+//! The BLIP tokenizer (BERT uncased WordPiece + `[DEC]` as bos), through the `tokenizers` crate.
+
+use crate::{Error, Result};
+
+pub struct BlipTokenizer {
+    inner: tokenizers::Tokenizer,
+    bos: u32,
+}
+
+/// BERT's [CLS] and [SEP], which BLIP's prompt handling rewrites.
+const CLS: u32 = 101;
+const SEP: u32 = 102;
+
+impl BlipTokenizer {
+    pub fn from_json(json: &[u8], bos: u32) -> Result<Self> {
+        let inner = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(Self { inner, bos })
+    }
+
+    /// The generation prefix: `[bos]`, or for a prompt what HF's BLIP builds from the processor's
+    /// `[CLS] … [SEP]`: [CLS] replaced by bos and the trailing [SEP] dropped.
+    pub fn prefix(&self, prompt: Option<&str>) -> Result<Vec<u32>> {
+        let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) else { return Ok(vec![self.bos]) };
+        let enc = self.inner.encode(prompt, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut ids = enc.get_ids().to_vec();
+        if ids.first() == Some(&CLS) {
+            ids[0] = self.bos;
+        } else {
+            ids.insert(0, self.bos);
+        }
+        if ids.last() == Some(&SEP) {
+            ids.pop();
+        }
+        Ok(ids)
+    }
+
+    /// Text of the ids with special tokens skipped, as `processor.decode(..., skip_special_tokens=True)`.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+}
