@@ -25,7 +25,13 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args> {
-    let mut args = Args { model: String::new(), runs: 0, tokens: 20, threads: None, config: None };
+    let mut args = Args {
+        model: String::new(),
+        runs: 0,
+        tokens: 20,
+        threads: None,
+        config: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -76,7 +82,9 @@ fn load_config(path: Option<&str>) -> Result<blip::Config> {
         let file: Value = serde_json::from_str(&text).with_context(|| format!("parsing {path}"))?;
         for section in ["vision_config", "text_config"] {
             if let Some(Value::Object(fields)) = file.get(section) {
-                let dst = cfg[section].as_object_mut().expect("base sections are objects");
+                let dst = cfg[section]
+                    .as_object_mut()
+                    .expect("base sections are objects");
                 for (k, v) in fields {
                     // Only fields candle reads; HF extras (dropouts, token ids) are noise.
                     if dst.contains_key(k) && !v.is_null() {
@@ -133,7 +141,11 @@ fn caption(model: &mut BlipForConditionalGeneration, image: &Tensor, tokens: usi
     }
     let caption_ms = ms(start);
     ids.remove(0);
-    Ok(Run { vision_ms, caption_ms, ids })
+    Ok(Run {
+        vision_ms,
+        caption_ms,
+        ids,
+    })
 }
 
 fn ms(t: Instant) -> f64 {
@@ -147,7 +159,9 @@ fn main() -> Result<()> {
         // variables on first use, so they must be set before any tensor work.
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
         std::env::set_var("CANDLE_NUM_THREADS", t.to_string());
-        rayon::ThreadPoolBuilder::new().num_threads(t).build_global()?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()?;
     }
     let cfg = load_config(args.config.as_deref())?;
     if args.tokens + 1 > cfg.text_config.max_position_embeddings {

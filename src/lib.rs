@@ -1,0 +1,17 @@
+//! edgecap: BLIP image captioning that runs on the device — CPU (candle-core) or WebGPU (wgpu).
+
+pub mod backend;
+pub mod caption;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod model;
+pub mod preprocess;
+pub mod tokenizer;
+pub mod weights;
+
+pub use caption::{Caption, CaptionOptions, Captioner, Timings};
+pub use error::{Error, Result};
+
+/// Largest input side the vision encoder accepts (position tables are interpolated up to it).
+pub const MAX_INPUT_SIZE: usize = 1024;
