@@ -1,34 +1,35 @@
 //! The op interface on candle-core: f32 tensors in host memory, candle's GEMM (the `gemm` crate,
-//! SIMD picked at run time, threads through rayon) for the heavy products, and plain slice loops
-//! where a fused pass beats a chain of candle ops (norms, softmax).
+//! SIMD picked at run time, threads through rayon) for f32 products, candle's quantized matmul for
+//! Q8_0 weights (int8 dot products: AVX-512 VNNI / AVX2 / wasm simd128 kernels, activations
+//! quantized per row as ggml does), and plain slice loops where a fused pass beats a chain of
+//! candle ops (norms, softmax).
 
-mod q8_matrix;
+use std::borrow::Cow;
+use std::sync::Arc;
 
-use candle_core::{DType as CDType, Device, Storage, Tensor, D};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{DType as CDType, Device, Module, Storage, Tensor, D};
 use rayon::prelude::*;
 
-use self::q8_matrix::Q8Matrix;
 use super::Backend;
 use crate::weights::{DType, TensorView};
 use crate::{Error, Result};
-
-/// Matrices with at most this many input rows use the int8 GEMV; more rows dequantize once and
-/// take the f32 GEMM.
-const GEMV_MAX_ROWS: usize = 8;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
 
 pub enum CpuWeight {
     F32(Tensor),
-    Q8(Q8Matrix),
+    /// Stays Q8_0 in memory: matmuls run on the quantized blocks, embedding rows are dequantized
+    /// as they are gathered.
+    Q8 { matrix: Arc<QTensor>, matmul: QMatMul, rows: usize, cols: usize },
 }
 
 impl CpuWeight {
     fn rows_cols(&self) -> (usize, usize) {
         match self {
             CpuWeight::F32(t) => (t.dims()[0], t.dims()[1]),
-            CpuWeight::Q8(q) => (q.rows, q.cols),
+            CpuWeight::Q8 { rows, cols, .. } => (*rows, *cols),
         }
     }
 }
@@ -69,9 +70,17 @@ impl Backend for CpuBackend {
             return Err(Error::model(format!("{} should be 2-D, has shape {:?}", t.name, t.shape)));
         };
         match t.dtype {
-            DType::Q8_0 => Ok(CpuWeight::Q8(
-                Q8Matrix::from_blocks(rows, cols, t.data).map_err(|e| Error::model(format!("{}: {e}", t.name)))?,
-            )),
+            DType::Q8_0 => {
+                if t.dtype.byte_len(rows * cols) != Some(t.data.len()) {
+                    return Err(Error::model(format!("{}: Q8_0 data does not match shape {:?}", t.name, t.shape)));
+                }
+                let storage = QStorage::from_data(Cow::Borrowed(t.data), &Device::Cpu, GgmlDType::Q8_0)
+                    .and_then(|s| QTensor::new(s, (rows, cols)))
+                    .map_err(|e| Error::model(format!("{}: {e}", t.name)))?;
+                let matrix = Arc::new(storage);
+                let matmul = QMatMul::from_arc(matrix.clone()).map_err(err)?;
+                Ok(CpuWeight::Q8 { matrix, matmul, rows, cols })
+            }
             _ => Ok(CpuWeight::F32(self.tensor(t)?)),
         }
     }
@@ -102,11 +111,7 @@ impl Backend for CpuBackend {
         let x2 = x.reshape((m, k)).map_err(err)?;
         let y = match w {
             CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
-            CpuWeight::Q8(q) if m <= GEMV_MAX_ROWS => from_vec(with_slice(&x2, |x| q.gemv(x, m))?, &[m, rows])?,
-            CpuWeight::Q8(q) => {
-                let w = from_vec(q.dequantize(), &[rows, cols])?;
-                x2.matmul(&w.t().map_err(err)?).map_err(err)?
-            }
+            CpuWeight::Q8 { matmul, .. } => matmul.forward(&x2).map_err(err)?,
         };
         let y = match bias {
             Some(b) => y.broadcast_add(b).map_err(err)?,
@@ -201,15 +206,10 @@ impl Backend for CpuBackend {
         if let Some(bad) = idx.iter().find(|&&i| i as usize >= rows) {
             return Err(shape_err(format!("token id {bad} outside the embedding table of {rows} rows")));
         }
+        let flat = ids.flatten_all().map_err(err)?;
         let out = match table {
-            CpuWeight::F32(t) => t.index_select(&ids.flatten_all().map_err(err)?, 0).map_err(err)?,
-            CpuWeight::Q8(q) => {
-                let mut out = vec![0f32; idx.len() * cols];
-                for (o, &i) in out.chunks_exact_mut(cols).zip(&idx) {
-                    q.dequantize_row(i as usize, o);
-                }
-                from_vec(out, &[idx.len(), cols])?
-            }
+            CpuWeight::F32(t) => t.index_select(&flat, 0).map_err(err)?,
+            CpuWeight::Q8 { matrix, .. } => matrix.embedding(&flat).map_err(err)?,
         };
         out.reshape((b, s, cols)).map_err(err)
     }
