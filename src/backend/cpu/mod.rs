@@ -4,6 +4,8 @@
 //! quantized per row as ggml does), and plain slice loops where a fused pass beats a chain of
 //! candle ops (norms, softmax).
 
+mod fast_math;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -137,7 +139,12 @@ impl Backend for CpuBackend {
     }
 
     fn gelu(&self, x: &Tensor) -> Result<Tensor> {
-        x.gelu_erf().map_err(err)
+        let out = with_slice(x, |data| {
+            let mut out = vec![0f32; data.len()];
+            out.par_chunks_mut(4096).zip(data.par_chunks(4096)).for_each(|(o, d)| fast_math::gelu(d, o));
+            out
+        })?;
+        from_vec(out, x.dims())
     }
 
     fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -264,12 +271,11 @@ fn layer_norm_row(x: &[f32], g: &[f32], b: &[f32], eps: f64, out: &mut [f32]) {
 
 fn softmax_row(s: &[f32], scale: f32, out: &mut [f32]) {
     let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-    let mut sum = 0f32;
     for (o, &v) in out.iter_mut().zip(s) {
-        *o = (v * scale - max).exp();
-        sum += *o;
+        *o = v * scale - max;
     }
-    let inv = 1.0 / sum;
+    fast_math::exp_in_place(out);
+    let inv = 1.0 / out.iter().sum::<f32>();
     out.iter_mut().for_each(|o| *o *= inv);
 }
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The project's test command: every Rust test, then the cross-checks against llama.cpp's `gguf`
+# Python package. Needs Rust and Python 3 with pip; installs the Python packages it needs
+# (gguf numpy safetensors) into the cargo target dir when they are missing.
+#
+#   bash scripts/test.sh
+#
+# Runs every stage even after one fails; the last line is "N passed, M failed" (stages), and
+# the exit status is non-zero when any stage failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+PY_DEPS="$TARGET_DIR/python-deps/$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+export PYTHONPATH="$PY_DEPS${PYTHONPATH:+:$PYTHONPATH}"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgecap-test-sh.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+failed_names=()
+stage_no=0
+
+# stage NAME COMMAND...: runs COMMAND (a function or program) with errexit on, records the result.
+stage() {
+    local name=$1 rc
+    shift
+    stage_no=$((stage_no + 1))
+    echo
+    echo "==> [$stage_no] $name"
+    set +e
+    (set -e; "$@")
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then
+        echo "<== [$stage_no] ok: $name"
+        passed=$((passed + 1))
+    else
+        echo "<== [$stage_no] FAILED (exit $rc): $name"
+        failed=$((failed + 1))
+        failed_names+=("$name")
+    fi
+}
+
+python_packages() {
+    if ! python3 -c 'import gguf, numpy, safetensors' 2>/dev/null; then
+        echo "installing gguf numpy safetensors into $PY_DEPS"
+        # --target: no root, no virtualenv, and allowed where the system Python is
+        # externally managed (PEP 668, as on Debian 12).
+        python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$PY_DEPS" gguf numpy safetensors
+    fi
+    python3 -c 'from importlib.metadata import version as v; print("gguf", v("gguf"), "| numpy", v("numpy"), "| safetensors", v("safetensors"))'
+}
+
+rust_tests() {
+    # tests/gguf.rs rewrites this file for the last stage; never check a stale one.
+    rm -f "$TARGET_DIR/tmp/edgecap_written.gguf"
+    # --no-fail-fast: one failing test target does not hide the results of the others.
+    cargo test --release --no-fail-fast
+}
+
+q8_0_gguf_matches_gguf_py() {
+    cargo build --release --quiet
+    local model=tests/fixtures/models/blip-tiny-random
+    "$TARGET_DIR/release/edgecap" convert --from "$model" --to "$WORK/tiny-q8_0.gguf" --dtype q8_0 \
+        --tokenizer tests/fixtures/models/tokenizer.json
+    python3 tests/fixtures/tools/check_q8_gguf.py "$WORK/tiny-q8_0.gguf" "$model"
+}
+
+gguf_writer_matches_gguf_py() {
+    # Written by tests/gguf.rs (CARGO_TARGET_TMPDIR) during the cargo test stage.
+    python3 tests/fixtures/tools/check_gguf_py.py "$TARGET_DIR/tmp/edgecap_written.gguf"
+}
+
+stage "Python packages for the cross-checks (gguf numpy safetensors)" python_packages
+stage "cargo test --release (all Rust tests)" rust_tests
+stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
+stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py
+
+echo
+for name in ${failed_names[@]+"${failed_names[@]}"}; do
+    echo "FAILED: $name"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
