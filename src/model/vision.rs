@@ -138,3 +138,39 @@ fn cubic_weights(t: f32) -> [f32; 4] {
     let far = |x: f32| ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A;
     [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::interpolate_positions;
+
+    /// A grid of `side`² positions with one feature `f(y, x)`, after a CLS row of 7s.
+    fn table(side: usize, f: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+        let mut t = vec![7.0];
+        for y in 0..side {
+            for x in 0..side {
+                t.push(f(y as f32, x as f32));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn same_size_is_identity() {
+        let t = table(6, |y, x| (y * 13.0 + x * 7.0).sin());
+        assert_eq!(interpolate_positions(&t, 1, 6, 6), t);
+    }
+
+    #[test]
+    fn constants_survive_and_a_ramp_matches_torchs_kernel() {
+        let (from, to) = (8, 12);
+        let flat = interpolate_positions(&table(from, |_, _| 0.25), 1, from, to);
+        assert!(flat[1..].iter().all(|&v| (v - 0.25).abs() < 1e-6), "weights sum to one");
+        // At output (2, 2) torch samples source (1 + 1/6, 1 + 1/6). Its A = -0.75 kernel weights
+        // for t = 1/6 are [-0.0868056, 0.9432870, 0.1608796, -0.0173611] (worked out by hand from
+        // `upsample_bicubic2d`'s cubic_convolution1/2), so a ramp 2x + 3y + 1 becomes
+        // 5·(1 + 0.2129630) + 1 — not the ramp's own value: only A = -0.5 keeps ramps exact.
+        let ramp = interpolate_positions(&table(from, |y, x| 2.0 * x + 3.0 * y + 1.0), 1, from, to);
+        assert_eq!(ramp[0], 7.0, "CLS row kept");
+        assert!((ramp[1 + 2 * to + 2] - 7.064_815).abs() < 1e-5, "{}", ramp[1 + 2 * to + 2]);
+    }
+}
