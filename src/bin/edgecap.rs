@@ -192,7 +192,10 @@ fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
             Ok(c) if args.images.len() == 1 => println!("{}", c.caption),
             Ok(c) => println!("{}\t{}", path.display(), c.caption),
             Err(e) => {
-                eprintln!("edgecap: {}: {e}", path.display());
+                // Errors from reading the file name it already.
+                let msg = e.to_string();
+                let name = path.display().to_string();
+                if msg.contains(&name) { eprintln!("edgecap: {msg}") } else { eprintln!("edgecap: {name}: {msg}") }
                 failed = true;
             }
         }

@@ -46,10 +46,15 @@ fn file_type(dtype: TargetDType) -> u32 {
     }
 }
 
+/// `position_ids` is `arange`, a buffer the model derives.
+fn is_buffer(name: &str) -> bool {
+    name.ends_with("position_ids")
+}
+
 /// The stored type of one tensor, or `None` to leave it out.
 fn plan(name: &str, shape: &[usize], opts: &ConvertOptions, tied: bool) -> Option<DType> {
-    // Buffers, not weights: `position_ids` is `arange`, the decoder bias is `predictions.bias`.
-    if name.ends_with("position_ids") || name == LM_HEAD_BIAS {
+    // The decoder bias is `predictions.bias` again.
+    if is_buffer(name) || name == LM_HEAD_BIAS {
         return None;
     }
     if name == LM_HEAD && tied {
@@ -92,6 +97,10 @@ pub fn convert_to_gguf<W: Write>(
     let mut sources = Vec::new();
     let mut specs = Vec::new();
     for name in file.names() {
+        // Integer buffers (the hub's `position_ids`) are not weights; `get` refuses their dtype.
+        if is_buffer(name) {
+            continue;
+        }
         let view = file.get(name)?.ok_or_else(|| Error::model(format!("tensor {name} vanished")))?;
         let Some(dtype) = plan(name, view.shape, opts, tied) else { continue };
         specs.push(TensorSpec { name: name.to_string(), shape: view.shape.to_vec(), dtype });

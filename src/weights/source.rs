@@ -16,6 +16,9 @@ pub const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
 impl<'a> WeightSource<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        if bytes.len() < 8 {
+            return Err(Error::model(format!("{} bytes is too short to be a GGUF or safetensors file", bytes.len())));
+        }
         if bytes.starts_with(GGUF_MAGIC) {
             Ok(WeightSource::Gguf(GgufFile::parse(bytes)?))
         } else {

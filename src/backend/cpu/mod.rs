@@ -167,10 +167,17 @@ impl Backend for CpuBackend {
             return Err(shape_err(format!("attention: query batch {b} with key batch {bk}")));
         };
         let d = hd / heads;
+        // Head-major views; only the queries are copied when the batch is 1 (keys and values can
+        // be the whole image and are read in place through their strides by the GEMM).
         let split = |t: &Tensor, bt: usize, s: usize| -> Result<Tensor> {
-            t.reshape((bt, s, heads, d)).and_then(|t| t.transpose(1, 2)).and_then(|t| t.contiguous()).map_err(err)
+            t.reshape((bt, s, heads, d)).and_then(|t| t.transpose(1, 2)).map_err(err)
         };
-        let (qh, kh, vh) = (split(q, qb, qs)?, split(k, qb, sk)?, split(v, qb, sk)?);
+        let qh = split(q, qb, qs)?.contiguous().map_err(err)?;
+        let (mut kh, mut vh) = (split(k, qb, sk)?, split(v, qb, sk)?);
+        if qb > 1 {
+            // candle's GEMM can only fold one strided batch dimension.
+            (kh, vh) = (kh.contiguous().map_err(err)?, vh.contiguous().map_err(err)?);
+        }
         let scores = qh.matmul(&kh.t().map_err(err)?).map_err(err)?;
         let scale = (d as f32).powf(-0.5);
         let offset = sk as isize - qs as isize;
