@@ -73,8 +73,17 @@ impl BlipConfig {
     pub fn from_json(text: &str) -> Result<Self> {
         let mut value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| Error::config(format!("not valid JSON: {e}")))?;
-        fill_text_defaults(&mut value);
-        fill_vision_defaults(&mut value);
+        // encoder_hidden_size is overwritten below with the vision width, as HF does.
+        let text_defaults = serde_json::json!({
+            "vocab_size": 30524, "hidden_size": 768, "encoder_hidden_size": 0, "intermediate_size": 3072,
+            "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 512,
+        });
+        let vision_defaults = serde_json::json!({
+            "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+            "image_size": 384, "patch_size": 16,
+        });
+        fill_defaults(&mut value, "text_config", text_defaults);
+        fill_defaults(&mut value, "vision_config", vision_defaults);
         let mut config: BlipConfig =
             serde_json::from_value(value).map_err(|e| Error::config(format!("not a BLIP config: {e}")))?;
         // As `BlipConfig.__init__` does: the decoder attends to whatever the vision tower emits.
@@ -145,30 +154,52 @@ fn check_dims(part: &str, hidden: usize, heads: usize, layers: usize, ffn: usize
     Ok(())
 }
 
-/// `BlipTextConfig`'s defaults (transformers), for fields a checkpoint may leave out.
-fn fill_text_defaults(value: &mut serde_json::Value) {
+/// Fills the fields a checkpoint may leave out of one section with the transformers class
+/// defaults (`BlipTextConfig`, `BlipVisionConfig`).
+fn fill_defaults(value: &mut serde_json::Value, section: &str, defaults: serde_json::Value) {
     let Some(obj) = value.as_object_mut() else { return };
-    let text = obj.entry("text_config").or_insert_with(|| serde_json::json!({}));
-    let Some(text) = text.as_object_mut() else { return };
-    let defaults = serde_json::json!({
-        "vocab_size": 30524, "hidden_size": 768, "encoder_hidden_size": 0, "intermediate_size": 3072,
-        "num_hidden_layers": 12, "num_attention_heads": 8, "max_position_embeddings": 512,
-    });
+    let part = obj.entry(section).or_insert_with(|| serde_json::json!({}));
+    let Some(part) = part.as_object_mut() else { return };
     for (k, v) in defaults.as_object().into_iter().flatten() {
-        text.entry(k.clone()).or_insert_with(|| v.clone());
+        part.entry(k.clone()).or_insert_with(|| v.clone());
     }
 }
 
-/// `BlipVisionConfig`'s defaults (transformers).
-fn fill_vision_defaults(value: &mut serde_json::Value) {
-    let Some(obj) = value.as_object_mut() else { return };
-    let vision = obj.entry("vision_config").or_insert_with(|| serde_json::json!({}));
-    let Some(vision) = vision.as_object_mut() else { return };
-    let defaults = serde_json::json!({
-        "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-        "image_size": 384, "patch_size": 16,
-    });
-    for (k, v) in defaults.as_object().into_iter().flatten() {
-        vision.entry(k.clone()).or_insert_with(|| v.clone());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blip_large_fills_defaults_and_feeds_vision_width_to_cross_attention() {
+        // The shape of Salesforce/blip-image-captioning-large's config.json: fields equal to the
+        // class defaults are left out.
+        let c = BlipConfig::from_json(
+            r#"{"text_config": {"num_attention_heads": 12},
+                "vision_config": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                                  "num_attention_heads": 16}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.text_config.encoder_hidden_size, 1024);
+        assert_eq!((c.text_config.hidden_size, c.text_config.vocab_size, c.text_config.num_hidden_layers), (768, 30524, 12));
+        assert_eq!((c.vision_config.image_size, c.vision_config.patch_size), (384, 16));
+        assert_eq!(c.image_tokens(384), 577);
+        assert!(c.text_config.tie_word_embeddings);
+        assert_eq!((c.text_config.bos_token_id, c.text_config.sep_token_id), (30522, 102));
+    }
+
+    #[test]
+    fn impossible_configs_are_refused_with_the_reason() {
+        for (json, needle) in [
+            (r#"{"text_config": {"num_attention_heads": 0}}"#, "num_attention_heads"),
+            (r#"{"vision_config": {"hidden_size": 770}}"#, "not divisible"),
+            (r#"{"vision_config": {"image_size": 100}}"#, "multiple of patch_size"),
+            (r#"{"text_config": {"vocab_size": 50}}"#, "outside vocab"),
+            (r#"{"text_config": {"num_hidden_layers": 0}}"#, "out of range"),
+            ("not json", "JSON"),
+            (r#"{"text_config": 5}"#, "not a BLIP config"),
+        ] {
+            let e = BlipConfig::from_json(json).unwrap_err().to_string();
+            assert!(e.contains(needle), "{json}: {e}");
+        }
     }
 }
