@@ -420,3 +420,27 @@ fn gpu_backend_is_refused_clearly() {
     ]);
     run.assert_fails_cleanly("gpu");
 }
+
+/// A GGUF made by another tool (like candle's BLIP files): HF names, the LM head written out, no
+/// config or tokenizer inside. It needs `--config` and `--tokenizer`, and then captions as HF.
+#[test]
+fn foreign_gguf_without_metadata_loads_with_config_and_tokenizer() {
+    let tmp = TempDir::new("foreign");
+    let ours = tmp.join("compat.gguf");
+    convert(&fixture(TINY), &ours, &["--dtype", "f32", "--compat", "candle"]);
+    let bytes = std::fs::read(&ours).unwrap();
+    let file = GgufFile::parse(&bytes).unwrap();
+    let infos: Vec<_> = file.tensors().iter().collect();
+    let specs: Vec<TensorSpec> =
+        infos.iter().map(|t| TensorSpec { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype }).collect();
+    let mut out = Vec::new();
+    gguf::write(&mut out, &[], &specs, |i, w| w.write_all(file.tensor_data(infos[i]))).unwrap();
+    let foreign = tmp.join("foreign.gguf");
+    std::fs::write(&foreign, out).unwrap();
+
+    caption(&foreign, argv![fixture(IMAGE)]).assert_fails_cleanly("--config");
+    let config = fixture(TINY).join("config.json");
+    caption(&foreign, argv!["--config", &config, fixture(IMAGE)]).assert_fails_cleanly("--tokenizer");
+    let tiny_cases: Vec<Case> = cases().into_iter().filter(|c| c.model == TINY).collect();
+    check_cases(&tiny_cases, |_| argv!["--model", &foreign, "--config", &config, "--tokenizer", fixture(TOKENIZER)]);
+}
