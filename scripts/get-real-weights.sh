@@ -11,7 +11,7 @@ out="${1:-models/blip-base-q8_0.gguf}"
 mkdir -p "$dir"
 for f in config.json tokenizer.json model.safetensors; do
   echo "downloading $repo/$f" >&2
-  if ! curl -fL --retry 3 --connect-timeout 15 -C - -o "$dir/$f" "$hub/$repo/resolve/main/$f"; then
+  if ! curl -fL --progress-bar --retry 2 --connect-timeout 15 -C - -o "$dir/$f" "$hub/$repo/resolve/main/$f"; then
     echo "error: could not download $f from $hub (is there a network connection?)." >&2
     echo "       Copy config.json, tokenizer.json and model.safetensors of $repo into $dir by hand," >&2
     echo "       then run: cargo run --release -- convert --from $dir --to $out --dtype q8_0" >&2
