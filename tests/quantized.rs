@@ -89,3 +89,47 @@ fn f16_gguf_stays_close_to_hf() {
     assert!(agree * 10 >= steps * 9, "f16 top-1 agreement {agree}/{steps}");
     assert!(err < 0.05, "f16 logits differ by {err}");
 }
+
+/// The fixture's safetensors rewritten with every float tensor in `dtype` (F16 or BF16), as
+/// checkpoints saved in half precision are.
+fn half_precision_safetensors(model: &str, dtype: safetensors::Dtype) -> Vec<u8> {
+    let bytes = read(&format!("{model}/model.safetensors"));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
+        .map(|(name, v)| {
+            let data = v
+                .data()
+                .chunks_exact(4)
+                .flat_map(|c| {
+                    let x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    match dtype {
+                        safetensors::Dtype::F16 => half::f16::from_f32(x).to_le_bytes(),
+                        _ => half::bf16::from_f32(x).to_le_bytes(),
+                    }
+                })
+                .collect();
+            (name, v.shape().to_vec(), data)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(dtype, s.clone(), d).unwrap()))
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn f16_and_bf16_safetensors_load_and_stay_close_to_hf() {
+    let config = String::from_utf8(read("models/blip-tiny-random/config.json")).unwrap();
+    for (dtype, tolerance) in [(safetensors::Dtype::F16, 0.05), (safetensors::Dtype::BF16, 0.5)] {
+        let st = half_precision_safetensors("models/blip-tiny-random", dtype);
+        let cap = Captioner::load(CpuBackend, &st, Some(&config), Some(&tokenizer_json())).unwrap();
+        let (agree, steps, err) = agreement(&cap, "reference/tiny_ref.safetensors");
+        println!("{dtype:?} safetensors: top-1 agreement {agree}/{steps}, max |logit error| {err:.2e}");
+        assert!(err < tolerance, "{dtype:?} logits differ by {err}");
+        assert!(agree * 4 >= steps * 3, "{dtype:?} top-1 agreement {agree}/{steps}");
+    }
+}
