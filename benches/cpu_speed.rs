@@ -17,6 +17,10 @@ use edgecap::generate::GenerateOptions;
 use edgecap::preprocess::{decode_image, pixel_values, ResizeMode};
 use edgecap::{CaptionOptions, Captioner};
 
+// The CLI's allocator, so the figures are the ones a user gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOKENS: usize = 20;
 
 fn median(v: &[f64]) -> f64 {

@@ -10,6 +10,9 @@ use edgecap::preprocess::{decode_image, ResizeMode};
 use edgecap::weights::convert::{convert_to_gguf, ConvertOptions, TargetDType};
 use edgecap::{CaptionOptions, Captioner, Error};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "edgecap", version, about = "Offline BLIP image captioning (int8 GGUF models, CPU or GPU)")]
 struct Cli {
