@@ -73,10 +73,17 @@ gguf_writer_matches_gguf_py() {
     python3 tests/fixtures/tools/check_gguf_py.py "$TARGET_DIR/tmp/edgecap_written.gguf"
 }
 
+library_builds_for_wasm() {
+    # The browser app compiles this same library; keep it compiling for wasm32.
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    cargo check --lib --no-default-features --target wasm32-unknown-unknown --quiet
+}
+
 stage "Python packages for the cross-checks (gguf numpy safetensors)" python_packages
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
 stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py
+stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
 
 echo
 for name in ${failed_names[@]+"${failed_names[@]}"}; do
