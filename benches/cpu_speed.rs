@@ -86,7 +86,7 @@ fn main() {
     let b = &cap.backend;
     let ours = |vision: &mut Vec<f64>, caption: &mut Vec<f64>| {
         let t = Instant::now();
-        let x = cap.model.vision.forward(b, &b.from_f32(&px, &[3, 384, 384]).unwrap(), 384).unwrap();
+        let x = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, 384, 384]).unwrap(), 384).unwrap();
         let _ = pollster::block_on(b.read_f32(&x)).unwrap();
         vision.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();

@@ -100,7 +100,7 @@ impl<B: Backend> Captioner<B> {
     pub async fn caption_pixels(&self, pixels: &[f32], size: usize, opts: &CaptionOptions) -> Result<(Vec<u32>, f64)> {
         let b = &self.backend;
         let start = Instant::now();
-        let image = self.model.vision.forward(b, &b.from_f32(pixels, &[3, size, size])?, size)?;
+        let image = self.model.vision.forward(b, &b.upload_f32(pixels, &[3, size, size])?, size)?;
         let cross = self.model.text.cross_kv(b, &image)?;
         let vision_ms = (Instant::now() - start).as_secs_f64() * 1e3;
         let prefix = self.tokenizer.prefix(opts.prompt.as_deref())?;

@@ -14,7 +14,7 @@ fn vision_and_step0(model: &str, image: &str) -> (Vec<f32>, Vec<f32>) {
     let img = decode_image(&read(image)).unwrap();
     let size = cap.model.config.vision_config.image_size;
     let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
-    let vision = cap.model.vision.forward(b, &b.from_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
+    let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
     let cross = cap.model.text.cross_kv(b, &vision).unwrap();
     let mut cache = SelfKv::new(cap.model.text.layers());
     let ids = b.ids(&[30522], 1).unwrap();

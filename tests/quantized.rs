@@ -36,7 +36,7 @@ fn agreement(cap: &Captioner<CpuBackend>, reference_file: &str) -> (usize, usize
     let size = cap.model.config.vision_config.image_size;
     let img = decode_image(&read(meta["image"].as_str().unwrap())).unwrap();
     let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
-    let vision = cap.model.vision.forward(b, &b.from_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
+    let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
     let cross = cap.model.text.cross_kv(b, &vision).unwrap();
     let mut cache = SelfKv::new(cap.model.text.layers());
     let (mut agree, mut max_err) = (0, 0f32);

@@ -27,7 +27,7 @@ pub trait Backend {
     fn weight(&self, t: &TensorView) -> Result<Self::Weight>;
     /// Takes any tensor as f32 (biases, norms, embeddings that are not gathered).
     fn tensor(&self, t: &TensorView) -> Result<Self::Tensor>;
-    fn from_f32(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor>;
+    fn upload_f32(&self, data: &[f32], shape: &[usize]) -> Result<Self::Tensor>;
     fn ids(&self, ids: &[u32], batch: usize) -> Result<Self::Ids>;
 
     /// `x · Wᵀ + bias` over the last dimension.

@@ -136,8 +136,14 @@ fn map(path: &Path) -> Result<memmap2::Mmap, Error> {
     unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path.display(), e))
 }
 
-/// Resolves the three inputs of a model: weights file, config text, tokenizer bytes.
-fn model_files(args: &CaptionArgs) -> Result<(PathBuf, Option<String>, Option<Vec<u8>>), Error> {
+/// The three inputs of a model; config and tokenizer may instead be inside the weights file.
+struct ModelFiles {
+    weights: PathBuf,
+    config: Option<String>,
+    tokenizer: Option<Vec<u8>>,
+}
+
+fn model_files(args: &CaptionArgs) -> Result<ModelFiles, Error> {
     let (weights, dir) = if args.model.is_dir() {
         (args.model.join("model.safetensors"), Some(args.model.as_path()))
     } else {
@@ -152,11 +158,11 @@ fn model_files(args: &CaptionArgs) -> Result<(PathBuf, Option<String>, Option<Ve
         Some(p) => Some(read(&p)?),
         None => None,
     };
-    Ok((weights, config, tokenizer))
+    Ok(ModelFiles { weights, config, tokenizer })
 }
 
 fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
-    let (weights, config, tokenizer) = model_files(&args)?;
+    let ModelFiles { weights, config, tokenizer } = model_files(&args)?;
     let backend = match args.backend {
         BackendChoice::Gpu => {
             return Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend yet; use --backend cpu".into() })

@@ -53,7 +53,7 @@ impl<B: Backend> VisionEncoder<B> {
             patch_weight: l.tensor(&format!("{e}.patch_embedding.weight"), &[d, 3, p, p])?,
             patch_bias: l.tensor(&format!("{e}.patch_embedding.bias"), &[d])?,
             class_embedding: l.tensor(&format!("{e}.class_embedding"), &[1, 1, d])?,
-            position_embedding: l.backend.from_f32(&position_host, &[1, tokens, d])?,
+            position_embedding: l.backend.upload_f32(&position_host, &[1, tokens, d])?,
             position_host,
             layers,
             post_layernorm: l.layer_norm("vision_model.post_layernorm", d, c.layer_norm_eps)?,
@@ -76,7 +76,7 @@ impl<B: Backend> VisionEncoder<B> {
         } else {
             let (from, to) = (self.image_size / self.patch, size / self.patch);
             let table = interpolate_positions(&self.position_host, self.hidden, from, to);
-            interpolated = b.from_f32(&table, &[1, to * to + 1, self.hidden])?;
+            interpolated = b.upload_f32(&table, &[1, to * to + 1, self.hidden])?;
             &interpolated
         };
         let mut x =

@@ -91,7 +91,7 @@ impl Backend for CpuBackend {
         from_vec(t.to_f32()?, t.shape)
     }
 
-    fn from_f32(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
+    fn upload_f32(&self, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         from_vec(data.to_vec(), shape)
     }
 
