@@ -171,6 +171,8 @@ fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
     };
     let bytes = map(&weights)?;
     let captioner = Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())?;
+    // The backend holds its own copy of every tensor now; unmapping keeps one copy resident.
+    drop(bytes);
     let opts = CaptionOptions {
         generate: GenerateOptions {
             max_new_tokens: args.max_tokens,
