@@ -104,12 +104,13 @@ impl<B: Backend> Captioner<B> {
         let cross = self.model.text.cross_kv(b, &image)?;
         let vision_ms = (Instant::now() - start).as_secs_f64() * 1e3;
         let prefix = self.tokenizer.prefix(opts.prompt.as_deref())?;
+        let positions = self.model.text.max_positions;
+        if prefix.len() > positions {
+            return Err(Error::Generate(format!("the prompt is longer than the model's {positions} positions")));
+        }
         let mut gen = opts.generate.clone();
         // Positions past the table do not exist: stop there, as a shorter max_new_tokens would.
-        gen.max_new_tokens = gen.max_new_tokens.min(self.model.text.max_positions.saturating_sub(prefix.len()));
-        if prefix.len() > self.model.text.max_positions {
-            return Err(Error::Generate(format!("the prompt is longer than the model's {} positions", self.model.text.max_positions)));
-        }
+        gen.max_new_tokens = gen.max_new_tokens.min(positions - prefix.len());
         let ids = if gen.num_beams > 1 {
             let mut session = BeamSession { b, text: &self.model.text, cross: &cross, cache: SelfKv::new(self.model.text.layers()) };
             beam_search(&mut session, &prefix, &gen).await?

@@ -387,22 +387,30 @@ fn damaged_ggufs_fail_with_one_line() {
     caption(&path, argv![&image]).assert_fails_cleanly(ANY_MESSAGE);
 }
 
+/// Copies the GGUF at `src` to `dst` with only the tensors `keep` accepts, and its metadata or
+/// none; returns how many tensors it wrote and how many `src` had.
+fn rewrite_gguf(src: &Path, dst: &Path, with_metadata: bool, keep: impl Fn(&str) -> bool) -> (usize, usize) {
+    let bytes = std::fs::read(src).unwrap();
+    let file = GgufFile::parse(&bytes).unwrap();
+    let kept: Vec<_> = file.tensors().iter().filter(|t| keep(&t.name)).collect();
+    let specs: Vec<TensorSpec> =
+        kept.iter().map(|t| TensorSpec { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype }).collect();
+    let metadata = if with_metadata { file.metadata() } else { &[] };
+    let mut out = Vec::new();
+    gguf::write(&mut out, metadata, &specs, |i, w| w.write_all(file.tensor_data(kept[i]))).unwrap();
+    std::fs::write(dst, out).unwrap();
+    (specs.len(), file.tensors().len())
+}
+
 #[test]
 fn gguf_missing_a_tensor_fails_with_one_line() {
     let tmp = TempDir::new("missing-tensor");
     let good = tmp.join("good.gguf");
     convert(&fixture(TINY), &good, &["--dtype", "f32"]);
-    let bytes = std::fs::read(&good).unwrap();
-    let file = GgufFile::parse(&bytes).unwrap();
     let dropped = "vision_model.post_layernorm.weight";
-    let kept: Vec<_> = file.tensors().iter().filter(|t| t.name != dropped).collect();
-    assert_eq!(kept.len() + 1, file.tensors().len(), "{dropped} is in the converted file");
-    let specs: Vec<TensorSpec> =
-        kept.iter().map(|t| TensorSpec { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype }).collect();
-    let mut out = Vec::new();
-    gguf::write(&mut out, file.metadata(), &specs, |i, w| w.write_all(file.tensor_data(kept[i]))).unwrap();
     let path = tmp.join("missing.gguf");
-    std::fs::write(&path, out).unwrap();
+    let (kept, all) = rewrite_gguf(&good, &path, true, |name| name != dropped);
+    assert_eq!(kept + 1, all, "{dropped} is in the converted file");
     caption(&path, argv![fixture(IMAGE)]).assert_fails_cleanly(dropped);
 }
 
@@ -428,15 +436,8 @@ fn foreign_gguf_without_metadata_loads_with_config_and_tokenizer() {
     let tmp = TempDir::new("foreign");
     let ours = tmp.join("compat.gguf");
     convert(&fixture(TINY), &ours, &["--dtype", "f32", "--compat", "candle"]);
-    let bytes = std::fs::read(&ours).unwrap();
-    let file = GgufFile::parse(&bytes).unwrap();
-    let infos: Vec<_> = file.tensors().iter().collect();
-    let specs: Vec<TensorSpec> =
-        infos.iter().map(|t| TensorSpec { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype }).collect();
-    let mut out = Vec::new();
-    gguf::write(&mut out, &[], &specs, |i, w| w.write_all(file.tensor_data(infos[i]))).unwrap();
     let foreign = tmp.join("foreign.gguf");
-    std::fs::write(&foreign, out).unwrap();
+    rewrite_gguf(&ours, &foreign, false, |_| true);
 
     caption(&foreign, argv![fixture(IMAGE)]).assert_fails_cleanly("--config");
     let config = fixture(TINY).join("config.json");
