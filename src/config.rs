@@ -101,7 +101,7 @@ impl BlipConfig {
         let t = &self.text_config;
         check_dims("vision", v.hidden_size, v.num_attention_heads, v.num_hidden_layers, v.intermediate_size)?;
         check_dims("text", t.hidden_size, t.num_attention_heads, t.num_hidden_layers, t.intermediate_size)?;
-        if v.patch_size == 0 || v.image_size == 0 || v.image_size > MAX_IMAGE || v.image_size % v.patch_size != 0 {
+        if v.patch_size == 0 || v.image_size == 0 || v.image_size > MAX_IMAGE || !v.image_size.is_multiple_of(v.patch_size) {
             return Err(Error::config(format!(
                 "vision image_size {} must be a positive multiple of patch_size {} (at most {MAX_IMAGE})",
                 v.image_size, v.patch_size
@@ -141,7 +141,7 @@ impl BlipConfig {
 }
 
 fn check_dims(part: &str, hidden: usize, heads: usize, layers: usize, ffn: usize) -> Result<()> {
-    if heads == 0 || hidden == 0 || hidden % heads != 0 {
+    if heads == 0 || hidden == 0 || !hidden.is_multiple_of(heads) {
         return Err(Error::config(format!(
             "{part} hidden_size {hidden} is not divisible by num_attention_heads {heads}"
         )));

@@ -67,7 +67,7 @@ impl<B: Backend> VisionEncoder<B> {
     /// `pixels` `[3, S, S]` (S a multiple of the patch size) → image tokens `[1, (S/P)²+1, D]`,
     /// after `post_layernorm`: what the decoder attends to.
     pub fn forward(&self, b: &B, pixels: &B::Tensor, size: usize) -> Result<B::Tensor> {
-        if size == 0 || size % self.patch != 0 {
+        if size == 0 || !size.is_multiple_of(self.patch) {
             return Err(Error::Generate(format!("image size {size} is not a multiple of the patch size {}", self.patch)));
         }
         let interpolated;

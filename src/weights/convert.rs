@@ -61,7 +61,7 @@ fn plan(name: &str, shape: &[usize], opts: &ConvertOptions, tied: bool) -> Optio
         return None;
     }
     Some(match opts.dtype {
-        TargetDType::Q8_0 if shape.len() == 2 && shape[1] % q8_0::QK8_0 == 0 => DType::Q8_0,
+        TargetDType::Q8_0 if shape.len() == 2 && shape[1].is_multiple_of(q8_0::QK8_0) => DType::Q8_0,
         TargetDType::F16 if shape.len() >= 2 => DType::F16,
         _ => DType::F32,
     })

@@ -24,7 +24,7 @@ impl DType {
         match self {
             DType::F32 => elements.checked_mul(4),
             DType::F16 | DType::BF16 => elements.checked_mul(2),
-            DType::Q8_0 => (elements % q8_0::QK8_0 == 0).then(|| elements / q8_0::QK8_0 * q8_0::BLOCK_BYTES),
+            DType::Q8_0 => elements.is_multiple_of(q8_0::QK8_0).then(|| elements / q8_0::QK8_0 * q8_0::BLOCK_BYTES),
         }
     }
 }

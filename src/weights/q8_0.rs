@@ -22,7 +22,7 @@ pub enum Q8Error {
 /// `src` must hold whole blocks (a multiple of [`QK8_0`] values) of finite numbers: ggml and
 /// gguf-py turn infinities and NaNs into meaningless quants, so they are refused here instead.
 pub fn quantize(src: &[f32], dst: &mut Vec<u8>) -> Result<(), Q8Error> {
-    if src.len() % QK8_0 != 0 {
+    if !src.len().is_multiple_of(QK8_0) {
         return Err(Q8Error::PartialBlock(src.len()));
     }
     if let Some(index) = src.iter().position(|x| !x.is_finite()) {

@@ -7,12 +7,35 @@
 pub fn exp_in_place(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was just detected.
+            return unsafe { avx512::exp_in_place(v) };
+        }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: both features were just detected.
             return unsafe { exp_avx2(v) };
         }
     }
     v.iter_mut().for_each(|x| *x = exp(*x));
+}
+
+/// Softmax of a row in place: `e^(x - max) / Σ`. An empty row stays empty.
+pub fn softmax_in_place(v: &mut [f32]) {
+    if v.is_empty() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was just detected.
+            return unsafe { avx512::softmax_in_place(v) };
+        }
+    }
+    let max = v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    v.iter_mut().for_each(|x| *x -= max);
+    exp_in_place(v);
+    let inv = 1.0 / v.iter().sum::<f32>();
+    v.iter_mut().for_each(|x| *x *= inv);
 }
 
 /// Exact-erf GELU, `0.5·x·(1 + erf(x/√2))`, for every element.
@@ -37,6 +60,73 @@ unsafe fn exp_avx2(v: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn gelu_avx2(src: &[f32], dst: &mut [f32]) {
     dst.iter_mut().zip(src).for_each(|(d, &x)| *d = gelu_one(x));
+}
+
+/// The same Cephes expf written with AVX-512 intrinsics: LLVM does not vectorise the scalar form
+/// well (the clamp and flush), and softmax over 12 × 577 × 577 scores per layer is hot.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn exp16(x: __m512) -> __m512 {
+        let flush = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(-87.336_54));
+        let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.336_54)), _mm512_set1_ps(88.7));
+        let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(_mm512_fmadd_ps(
+            x,
+            _mm512_set1_ps(std::f32::consts::LOG2_E),
+            _mm512_set1_ps(0.5),
+        ));
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.987_569_1e-4);
+        for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
+            p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+        }
+        let y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0));
+        _mm512_maskz_mov_ps(!flush, _mm512_scalef_ps(y, n))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn exp_in_place(v: &mut [f32]) {
+        let mut chunks = v.chunks_exact_mut(16);
+        for c in &mut chunks {
+            _mm512_storeu_ps(c.as_mut_ptr(), exp16(_mm512_loadu_ps(c.as_ptr())));
+        }
+        let rest = chunks.into_remainder();
+        let mask = ((1u32 << rest.len()) - 1) as u16;
+        let x = _mm512_maskz_loadu_ps(mask, rest.as_ptr());
+        _mm512_mask_storeu_ps(rest.as_mut_ptr(), mask, exp16(x));
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn softmax_in_place(v: &mut [f32]) {
+        let n = v.len();
+        let full = n / 16 * 16;
+        let tail = ((1u32 << (n - full)) - 1) as u16;
+        let p = v.as_mut_ptr();
+        let mut vmax = _mm512_set1_ps(f32::NEG_INFINITY);
+        for i in (0..full).step_by(16) {
+            vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(p.add(i)));
+        }
+        vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, p.add(full)));
+        let vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+        let mut sum = _mm512_setzero_ps();
+        for i in (0..full).step_by(16) {
+            let e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), vmax));
+            sum = _mm512_add_ps(sum, e);
+            _mm512_storeu_ps(p.add(i), e);
+        }
+        let e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), vmax)));
+        sum = _mm512_add_ps(sum, e);
+        _mm512_mask_storeu_ps(p.add(full), tail, e);
+        let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
+        for i in (0..full).step_by(16) {
+            _mm512_storeu_ps(p.add(i), _mm512_mul_ps(_mm512_loadu_ps(p.add(i)), inv));
+        }
+        _mm512_mask_storeu_ps(p.add(full), tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), inv));
+    }
 }
 
 #[inline(always)]
@@ -96,6 +186,21 @@ mod tests {
             }
         }
         assert!(worst < 4e-7, "relative error {worst}");
+    }
+
+    #[test]
+    fn softmax_matches_its_definition() {
+        for n in [1usize, 5, 16, 17, 33, 577] {
+            let row: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.3).collect();
+            let mut got = row.clone();
+            softmax_in_place(&mut got);
+            let max = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+            let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+            for (&g, &x) in got.iter().zip(&row) {
+                let want = (x as f64 - max).exp() / sum;
+                assert!((g as f64 - want).abs() <= 1e-6 * want + 1e-12, "n {n}: {g} vs {want}");
+            }
+        }
     }
 
     #[test]

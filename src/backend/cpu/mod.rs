@@ -4,7 +4,10 @@
 //! quantized per row as ggml does), and plain slice loops where a fused pass beats a chain of
 //! candle ops (norms, softmax).
 
+mod attention;
 mod fast_math;
+#[cfg(target_arch = "x86_64")]
+mod q8_gemm;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,6 +22,12 @@ use crate::{Error, Result};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
+
+/// From this many activation rows on, Q8_0 products go through our panel GEMM (the vision pass);
+/// below it (decoder steps, beams, short prompts) candle's row-by-row dot products are as fast and
+/// need no repacking.
+#[cfg(target_arch = "x86_64")]
+const GEMM_MIN_ROWS: usize = 16;
 
 pub enum CpuWeight {
     F32(Tensor),
@@ -96,7 +105,7 @@ impl Backend for CpuBackend {
     }
 
     fn ids(&self, ids: &[u32], batch: usize) -> Result<Tensor> {
-        if batch == 0 || ids.len() % batch != 0 {
+        if batch == 0 || !ids.len().is_multiple_of(batch) {
             return Err(shape_err(format!("{} ids do not split into {batch} rows", ids.len())));
         }
         Tensor::from_vec(ids.to_vec(), (batch, ids.len() / batch), &Device::Cpu).map_err(err)
@@ -112,12 +121,24 @@ impl Backend for CpuBackend {
         let m = dims.iter().product::<usize>() / k.max(1);
         let x2 = x.reshape((m, k)).map_err(err)?;
         let y = match w {
-            CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
-            CpuWeight::Q8 { matmul, .. } => matmul.forward(&x2).map_err(err)?,
-        };
-        let y = match bias {
-            Some(b) => y.broadcast_add(b).map_err(err)?,
-            None => y,
+            #[cfg(target_arch = "x86_64")]
+            CpuWeight::Q8 { matrix, .. } if m >= GEMM_MIN_ROWS && q8_gemm::available() => {
+                let data = matrix.data().map_err(err)?;
+                let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
+                let y = with_slice(&x2, |x| q8_gemm::matmul(x, m, k, &data, rows, bias.as_deref()))?
+                    .ok_or_else(|| shape_err(format!("linear: int8 GEMM refused [{m}, {k}] x [{rows}, {cols}]")))?;
+                from_vec(y, &[m, rows])?
+            }
+            _ => {
+                let y = match w {
+                    CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
+                    CpuWeight::Q8 { matmul, .. } => matmul.forward(&x2).map_err(err)?,
+                };
+                match bias {
+                    Some(b) => y.broadcast_add(b).map_err(err)?,
+                    None => y,
+                }
+            }
         };
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty") = rows;
@@ -161,38 +182,14 @@ impl Backend for CpuBackend {
         if heads == 0 || hd % heads != 0 || k.dims() != v.dims() || k.dim(2).map_err(err)? != hd {
             return Err(shape_err(format!("attention: q {:?} k {:?} v {:?} heads {heads}", q.dims(), k.dims(), v.dims())));
         }
-        // Keys shared by every batch row (cross-attention under beam search): fold the batch into
-        // the query rows instead of copying the keys per row.
-        let (qb, qs) = if bk == 1 && b > 1 && !causal { (1, b * sq) } else if bk == b { (b, sq) } else {
+        // Keys of batch 1 are shared by every query row (the image's cross-attention K/V under
+        // beam search) and read in place, never copied per row.
+        if bk != b && bk != 1 {
             return Err(shape_err(format!("attention: query batch {b} with key batch {bk}")));
-        };
-        let d = hd / heads;
-        // Head-major views; only the queries are copied when the batch is 1 (keys and values can
-        // be the whole image and are read in place through their strides by the GEMM).
-        let split = |t: &Tensor, bt: usize, s: usize| -> Result<Tensor> {
-            t.reshape((bt, s, heads, d)).and_then(|t| t.transpose(1, 2)).map_err(err)
-        };
-        let qh = split(q, qb, qs)?.contiguous().map_err(err)?;
-        let (mut kh, mut vh) = (split(k, qb, sk)?, split(v, qb, sk)?);
-        if qb > 1 {
-            // candle's GEMM can only fold one strided batch dimension.
-            (kh, vh) = (kh.contiguous().map_err(err)?, vh.contiguous().map_err(err)?);
         }
-        let scores = qh.matmul(&kh.t().map_err(err)?).map_err(err)?;
-        let scale = (d as f32).powf(-0.5);
-        let offset = sk as isize - qs as isize;
-        let probs = with_slice(&scores, |s| {
-            let mut p = vec![0f32; s.len()];
-            p.par_chunks_mut(sk).zip(s.par_chunks(sk)).enumerate().for_each(|(row, (p, s))| {
-                // Row index within its [qs, sk] score matrix decides how far it may look.
-                let visible = if causal { ((row % qs) as isize + offset + 1).clamp(0, sk as isize) as usize } else { sk };
-                softmax_row(&s[..visible], scale, &mut p[..visible]);
-            });
-            p
-        })?;
-        let probs = from_vec(probs, scores.dims())?;
-        let out = probs.matmul(&vh).map_err(err)?;
-        out.transpose(1, 2).and_then(|t| t.contiguous()).and_then(|t| t.reshape((b, sq, hd))).map_err(err)
+        let shape = attention::Shape { batch: b, key_batch: bk, sq, sk, hd, heads, causal };
+        let out = with_slice(q, |q| with_slice(k, |k| with_slice(v, |v| attention::attention(q, k, v, &shape))))???;
+        from_vec(out, &[b, sq, hd])
     }
 
     fn patch_embed(&self, pixels: &Tensor, weight: &Tensor, bias: &Tensor, class: &Tensor, position: &Tensor, patch: usize)
@@ -274,16 +271,6 @@ fn layer_norm_row(x: &[f32], g: &[f32], b: &[f32], eps: f64, out: &mut [f32]) {
     for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(g).zip(b) {
         *o = ((v as f64 - mean) * inv) as f32 * g + b;
     }
-}
-
-fn softmax_row(s: &[f32], scale: f32, out: &mut [f32]) {
-    let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-    for (o, &v) in out.iter_mut().zip(s) {
-        *o = v * scale - max;
-    }
-    fast_math::exp_in_place(out);
-    let inv = 1.0 / out.iter().sum::<f32>();
-    out.iter_mut().for_each(|o| *o *= inv);
 }
 
 fn argmax_row(row: &[f32], suppress: Option<u32>) -> u32 {
