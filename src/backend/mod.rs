@@ -6,6 +6,8 @@
 //! are async because in the browser nothing may block on the GPU.
 
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 
 use crate::weights::TensorView;
 use crate::Result;
@@ -68,6 +70,14 @@ pub trait Backend {
     fn argmax(&self, logits: &Self::Tensor, suppress: Option<u32>) -> Result<Self::Ids>;
 
     async fn read_ids(&self, ids: &Self::Ids) -> Result<Vec<u32>>;
+    /// Several id tensors in one read (the GPU maps once for a batch of greedy steps).
+    async fn read_ids_many(&self, ids: &[Self::Ids]) -> Result<Vec<Vec<u32>>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for i in ids {
+            out.push(self.read_ids(i).await?);
+        }
+        Ok(out)
+    }
     async fn read_f32(&self, x: &Self::Tensor) -> Result<Vec<f32>>;
     /// How many greedy steps to record between reads that check for [SEP] (1 = check every step).
     fn steps_per_read(&self) -> usize {

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use edgecap::backend::cpu::CpuBackend;
+#[cfg(feature = "gpu")]
+use edgecap::backend::gpu::GpuBackend;
+use edgecap::backend::Backend;
 use edgecap::generate::GenerateOptions;
 use edgecap::preprocess::{decode_image, ResizeMode};
 use edgecap::weights::convert::{convert_to_gguf, ConvertOptions, TargetDType};
@@ -66,6 +69,8 @@ struct CaptionArgs {
     /// config.json (default: the one inside the GGUF file, or in the model folder).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// `auto`: a hardware GPU when wgpu finds one, else the CPU (software GPUs such as lavapipe
+    /// are slower than the CPU backend; ask for them with `gpu`).
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
     #[arg(long, default_value_t = 20)]
@@ -162,13 +167,34 @@ fn model_files(args: &CaptionArgs) -> Result<ModelFiles, Error> {
 }
 
 fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
-    let ModelFiles { weights, config, tokenizer } = model_files(&args)?;
-    let backend = match args.backend {
+    let files = model_files(&args)?;
+    match args.backend {
+        BackendChoice::Cpu => caption_with(CpuBackend, None, &args, files),
+        #[cfg(feature = "gpu")]
         BackendChoice::Gpu => {
-            return Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend yet; use --backend cpu".into() })
+            let gpu = pollster::block_on(GpuBackend::new())?;
+            let adapter = gpu.adapter().name.clone();
+            caption_with(gpu, Some(adapter), &args, files)
         }
-        BackendChoice::Cpu | BackendChoice::Auto => CpuBackend,
-    };
+        #[cfg(feature = "gpu")]
+        BackendChoice::Auto => match pollster::block_on(GpuBackend::new()) {
+            // A software rasteriser (lavapipe, SwiftShader) is slower than our CPU backend.
+            Ok(gpu) if gpu.adapter().device_type != "Cpu" => {
+                let adapter = gpu.adapter().name.clone();
+                caption_with(gpu, Some(adapter), &args, files)
+            }
+            _ => caption_with(CpuBackend, None, &args, files),
+        },
+        #[cfg(not(feature = "gpu"))]
+        BackendChoice::Gpu => Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend (feature `gpu`)".into() }),
+        #[cfg(not(feature = "gpu"))]
+        BackendChoice::Auto => caption_with(CpuBackend, None, &args, files),
+    }
+}
+
+/// Loads the model on `backend` and captions every image; `adapter` names the GPU for `--json`.
+fn caption_with<B: Backend>(backend: B, adapter: Option<String>, args: &CaptionArgs, files: ModelFiles) -> Result<ExitCode, Error> {
+    let ModelFiles { weights, config, tokenizer } = files;
     let bytes = map(&weights)?;
     let captioner = Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())?;
     // The backend holds its own copy of every tensor now; unmapping keeps one copy resident.
@@ -196,6 +222,7 @@ fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
                     "caption": c.caption,
                     "token_ids": c.token_ids,
                     "backend": captioner.backend_name(),
+                    "adapter": adapter,
                     "timings_ms": c.timings_ms,
                 });
                 println!("{line}");

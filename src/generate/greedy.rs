@@ -27,8 +27,10 @@ pub async fn greedy<B: Backend>(
         input_len = 1;
         pending.push(input.clone());
         if pending.len() == per_read || step + 1 == opts.max_new_tokens {
-            for ids in pending.drain(..) {
-                let id = b.read_ids(&ids).await?.first().copied().unwrap_or(SEP_TOKEN_ID);
+            let read = b.read_ids_many(&pending).await?;
+            pending.clear();
+            for ids in read {
+                let id = ids.first().copied().unwrap_or(SEP_TOKEN_ID);
                 out.push(id);
                 if id == SEP_TOKEN_ID {
                     return Ok(out);

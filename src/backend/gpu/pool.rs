@@ -1,0 +1,62 @@
+//! Device buffers for activations, recycled by size: a caption's shapes repeat from one frame to
+//! the next, so after the first caption a camera loop allocates nothing. A buffer goes back to
+//! the pool when its last handle drops; reusing it within the same recording is safe because the
+//! GPU runs the recorded commands in order.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+pub(super) const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
+
+#[derive(Default)]
+pub(super) struct Pool {
+    free: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
+    /// Buffers ever created by the pool, to show a long run's memory stays flat.
+    created: std::cell::Cell<usize>,
+}
+
+/// A device buffer; returns itself to its pool on drop (weights have no pool and are freed).
+pub struct GpuBuffer {
+    buffer: Option<wgpu::Buffer>,
+    pool: Option<Weak<Pool>>,
+}
+
+impl GpuBuffer {
+    pub fn raw(&self) -> &wgpu::Buffer {
+        self.buffer.as_ref().expect("buffer present until drop")
+    }
+
+    pub(super) fn owned(buffer: wgpu::Buffer) -> Rc<Self> {
+        Rc::new(Self { buffer: Some(buffer), pool: None })
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        if let (Some(buffer), Some(pool)) = (self.buffer.take(), self.pool.as_ref().and_then(Weak::upgrade)) {
+            pool.free.borrow_mut().entry(buffer.size()).or_default().push(buffer);
+        }
+    }
+}
+
+/// Byte size of `n` 4-byte values as a buffer takes it (never zero: wgpu rejects empty bindings).
+pub(super) fn bytes_of(n: usize) -> u64 {
+    (n.max(1) * 4) as u64
+}
+
+impl Pool {
+    pub fn take(self: &Rc<Self>, device: &wgpu::Device, size: u64) -> Rc<GpuBuffer> {
+        let reused = self.free.borrow_mut().get_mut(&size).and_then(Vec::pop);
+        let buffer = reused.unwrap_or_else(|| {
+            self.created.set(self.created.get() + 1);
+            device.create_buffer(&wgpu::BufferDescriptor { label: Some("activation"), size, usage: USAGE, mapped_at_creation: false })
+        });
+        Rc::new(GpuBuffer { buffer: Some(buffer), pool: Some(Rc::downgrade(self)) })
+    }
+
+    pub fn created(&self) -> usize {
+        self.created.get()
+    }
+}
