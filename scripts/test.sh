@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The project's test command: every Rust test, then the cross-checks against llama.cpp's `gguf`
-# Python package. Needs Rust and Python 3 with pip; installs the Python packages it needs
-# (gguf numpy safetensors) into the cargo target dir when they are missing.
+# The project's test command: every Rust test (the GPU backend on Mesa's lavapipe, a software
+# Vulkan driver), the cross-checks against llama.cpp's `gguf` Python package, and the GPU
+# backend compiled to wasm in headless Chromium's WebGPU. Needs Rust, Python 3 with pip and a
+# Debian-like system; installs what is missing: Debian packages (mesa-vulkan-drivers,
+# libvulkan1, chromium, chromium-driver; as root or through sudo), the Python packages (gguf
+# numpy safetensors, into the cargo target dir) and wasm-bindgen-cli (cargo install).
 #
 #   bash scripts/test.sh
 #
@@ -43,6 +46,34 @@ stage() {
     fi
 }
 
+system_packages() {
+    local missing=()
+    [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 ||
+        missing+=(mesa-vulkan-drivers libvulkan1)
+    command -v chromium >/dev/null || missing+=(chromium)
+    command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    ls /usr/share/vulkan/icd.d/
+}
+
+wasm_tools() {
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    # The test runner must be the exact wasm-bindgen version of Cargo.lock.
+    local want
+    want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+    if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then
+        # No --locked: its lockfile wants crates this registry mirror lacks.
+        cargo install --quiet wasm-bindgen-cli --version "$want"
+    fi
+    wasm-bindgen --version
+}
+
 python_packages() {
     if ! python3 -c 'import gguf, numpy, safetensors' 2>/dev/null; then
         echo "installing gguf numpy safetensors into $PY_DEPS"
@@ -57,7 +88,8 @@ rust_tests() {
     # tests/gguf.rs rewrites this file for the last stage; never check a stale one.
     rm -f "$TARGET_DIR/tmp/edgecap_written.gguf"
     # --no-fail-fast: one failing test target does not hide the results of the others.
-    cargo test --release --no-fail-fast
+    # The GPU tests must run here (on lavapipe), not skip for want of an adapter.
+    EDGECAP_REQUIRE_GPU=1 cargo test --release --no-fail-fast
 }
 
 q8_0_gguf_matches_gguf_py() {
@@ -74,16 +106,32 @@ gguf_writer_matches_gguf_py() {
 }
 
 library_builds_for_wasm() {
-    # The browser app compiles this same library; keep it compiling for wasm32.
-    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    # The browser app compiles this same library; keep it compiling for wasm32, with and
+    # without the GPU backend.
     cargo check --lib --no-default-features --target wasm32-unknown-unknown --quiet
+    cargo check --lib --no-default-features --features gpu --target wasm32-unknown-unknown --quiet
 }
 
+gpu_backend_in_headless_chromium() {
+    # wasm-bindgen-test drives Chromium through chromedriver; webdriver.json (repository root)
+    # gives the flags that turn WebGPU on headless (SwiftShader).
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=$(command -v chromedriver) \
+        WASM_BINDGEN_TEST_TIMEOUT=900 \
+        cargo test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu
+}
+
+# wgpu wants a private runtime dir; lavapipe warns without one.
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$WORK/xdg}
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+
+stage "system packages (lavapipe, chromium, chromedriver)" system_packages
+stage "wasm32 target and wasm-bindgen-cli" wasm_tools
 stage "Python packages for the cross-checks (gguf numpy safetensors)" python_packages
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
 stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
+stage "GPU backend captions a fixture in headless Chromium (WebGPU, wasm)" gpu_backend_in_headless_chromium
 
 echo
 for name in ${failed_names[@]+"${failed_names[@]}"}; do

@@ -155,8 +155,13 @@ impl GpuBackend {
         GpuTensor { buf: self.alloc(shape.iter().product()), shape }
     }
 
+    /// The most bytes one buffer binding may hold on this adapter.
+    fn max_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
     fn fits(&self, what: &str, bytes: u64) -> Result<()> {
-        let limit = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let limit = self.max_binding();
         if bytes > limit {
             return Err(gpu_err(format!("{what} needs {bytes} bytes in one buffer; this GPU allows {limit}")));
         }
@@ -400,7 +405,7 @@ impl Backend for GpuBackend {
         let out = self.tensor_of(vec![b, sq, hd]);
         // One (batch·head) score matrix per z; as many per pass as one binding holds.
         let per_z = sq * sk;
-        let limit = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size) / 4;
+        let limit = self.max_binding() / 4;
         let chunk = ((limit / per_z as u64) as usize).min(b * heads).min(65_535);
         if chunk == 0 {
             return Err(gpu_err(format!("attention over {sq}×{sk} positions does not fit one GPU buffer")));

@@ -20,6 +20,9 @@ pub(super) const PARAM_WORDS: usize = 32;
 const SLOTS: usize = 8192;
 
 pub(super) struct Recorder {
+    /// Dispatches share one open compute pass (wgpu orders them with barriers where one reads
+    /// what another wrote); it is closed before a copy or a submit.
+    pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     params: Vec<u8>,
     arena: wgpu::Buffer,
@@ -35,16 +38,19 @@ impl Recorder {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Self { encoder: None, params: Vec::with_capacity(SLOT * 64), arena, submits: 0, dispatches: 0 }
+        Self { pass: None, encoder: None, params: Vec::with_capacity(SLOT * 64), arena, submits: 0, dispatches: 0 }
     }
 
+    /// The encoder for a copy: ends the open compute pass first.
     pub fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.pass = None;
         self.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("caption") }))
     }
 
     /// Submits what was recorded, after writing its parameters (queue writes land before the
     /// commands of the next submit and after those of earlier ones, so the arena can be reused).
     pub fn flush(&mut self, queue: &wgpu::Queue) {
+        self.pass = None;
         if let Some(encoder) = self.encoder.take() {
             if !self.params.is_empty() {
                 queue.write_buffer(&self.arena, 0, &self.params);
@@ -85,12 +91,15 @@ impl Recorder {
             buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
         );
         let group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &kernel.layout, entries: &entries });
-        let encoder = self.encoder(device);
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        if self.pass.is_none() {
+            let encoder = self.encoder(device);
+            let pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            self.pass = Some(pass.forget_lifetime());
+        }
+        let pass = self.pass.as_mut().expect("just opened");
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-        drop(pass);
         self.dispatches += 1;
     }
 }

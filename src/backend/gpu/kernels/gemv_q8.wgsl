@@ -30,11 +30,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
             }
         }
     }
-    for (var m = 0u; m < 8u; m++) { red[m * 256u + li] = acc[m]; }
+    for (var m = 0u; m < M; m++) { red[m * 256u + li] = acc[m]; }
     workgroupBarrier();
     for (var span = 32u; span > 0u; span >>= 1u) {
         if (lane < span) {
-            for (var m = 0u; m < 8u; m++) { red[m * 256u + li] += red[m * 256u + li + span]; }
+            for (var m = 0u; m < M; m++) { red[m * 256u + li] += red[m * 256u + li + span]; }
         }
         workgroupBarrier();
     }

@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
     var visible = sk;
     if (P(3u) != 0u) { visible = min(sk, P(4u) + row % P(2u) + 1u); }
     let base = row * sk;
-    var m = -3.4028235e38;
+    var m = bitcast<f32>(0xff7fffffu); // -f32::MAX (Tint rejects the rounded decimal literal)
     for (var j = li; j < visible; j += 256u) { m = max(m, S[base + j]); }
     m = reduce(m, li, true);
     var s = 0.0;

@@ -1,0 +1,49 @@
+//! The GPU backend in a browser: WebGPU through wgpu's `webgpu` backend, in headless Chromium
+//! (SwiftShader) under wasm-bindgen-test, captioning a fixture image with every decoding mode
+//! and comparing with Hugging Face's token ids. Run by scripts/test.sh:
+//!
+//!     cargo test --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu
+//!
+//! (with `wasm-bindgen-test-runner` as the target runner and `webdriver.json` for Chromium).
+#![cfg(all(target_arch = "wasm32", feature = "gpu"))]
+
+mod common;
+
+use edgecap::backend::gpu::GpuBackend;
+use edgecap::preprocess::decode_image;
+use edgecap::Captioner;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const MODEL: &[u8] = include_bytes!("fixtures/models/blip-tiny-random/model.safetensors");
+const CONFIG: &str = include_str!("fixtures/models/blip-tiny-random/config.json");
+const TOKENIZER: &[u8] = include_bytes!("fixtures/models/tokenizer.json");
+const IMAGE: &[u8] = include_bytes!("fixtures/images/synthetic_160x120.png");
+const CASES: &str = include_str!("fixtures/reference/cases.json");
+
+#[wasm_bindgen_test]
+async fn a_fixture_image_captions_like_transformers_on_webgpu() {
+    let gpu = GpuBackend::new().await.expect("the browser gives a WebGPU adapter");
+    web_sys_log(&format!("adapter: {:?}", gpu.adapter()));
+    let cap = Captioner::load(gpu, MODEL, Some(CONFIG), Some(TOKENIZER)).expect("the model loads on WebGPU");
+    let image = decode_image(IMAGE).unwrap();
+    #[derive(serde::Deserialize)]
+    struct File {
+        cases: Vec<common::Case>,
+    }
+    let cases: File = serde_json::from_str(CASES).unwrap();
+    let mut compared = 0;
+    for case in cases.cases.iter().filter(|c| c.model == "models/blip-tiny-random" && c.image == "images/synthetic_160x120.png") {
+        let got = cap.caption(&image, &common::mode_options(&case.mode)).await.expect("captions");
+        assert_eq!(got.token_ids, case.token_ids, "{}", case.mode);
+        compared += 1;
+    }
+    assert_eq!(compared, 3, "greedy, prompt and beam cases");
+    let stats = cap.backend.stats();
+    web_sys_log(&format!("3 captions: {stats:?}"));
+}
+
+fn web_sys_log(message: &str) {
+    wasm_bindgen_test::console_log!("{message}");
+}
