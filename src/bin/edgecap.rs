@@ -1,4 +1,9 @@
-//! The `edgecap` command line: caption images, convert Hugging Face checkpoints to GGUF.
+//! The `edgecap` command line: caption images, convert Hugging Face checkpoints to GGUF, score
+//! captions against references and run the size/speed/quality study.
+
+// In a folder of its own: a file beside this one would be taken for another binary.
+#[path = "edgecap/evaluate.rs"]
+mod evaluate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,7 +12,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use edgecap::backend::cpu::CpuBackend;
 use edgecap::generate::GenerateOptions;
 use edgecap::preprocess::{decode_image, ResizeMode};
-use edgecap::weights::convert::{convert_to_gguf, ConvertOptions, TargetDType};
+use edgecap::weights::convert::{convert_to_gguf_pruned, ConvertOptions, TargetDType};
+use edgecap::weights::prune::Pruning;
 use edgecap::{CaptionOptions, Captioner, Error};
 
 #[global_allocator]
@@ -26,6 +32,11 @@ enum Command {
     Caption(CaptionArgs),
     /// Convert a Hugging Face BLIP folder (config.json + model.safetensors) to one GGUF file.
     Convert(ConvertArgs),
+    /// Corpus BLEU-1..4 of captions against reference captions; captions a set first with --model.
+    Eval(evaluate::EvalArgs),
+    /// Sweep storage type, input size (stretch vs crop) and magnitude pruning: BLEU, file size
+    /// and latency of each variant as a Markdown table, a CSV and SVG plots.
+    Study(evaluate::StudyArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,6 +114,29 @@ struct ConvertArgs {
     tokenizer: Option<PathBuf>,
     #[arg(long, value_enum)]
     compat: Option<Compat>,
+    /// Unstructured magnitude pruning: set this fraction (0 to <1) of the --prune-scope weights with
+    /// the smallest magnitude to zero, ranked together across tensors. The default scope is the
+    /// weight matrices of linear layers (attention, MLP, LM-head transform); norms, biases and
+    /// embeddings are kept. Zeros are stored densely: the file does not shrink, it compresses better.
+    #[arg(long, value_name = "FRACTION", value_parser = prune_fraction)]
+    prune: Option<f64>,
+    #[arg(long, value_enum, default_value = "linear", requires = "prune")]
+    prune_scope: evaluate::ScopeChoice,
+}
+
+fn prune_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s} is not a fraction in [0, 1)")),
+    }
+}
+
+fn dtype(d: DTypeChoice) -> TargetDType {
+    match d {
+        DTypeChoice::Q8_0 => TargetDType::Q8_0,
+        DTypeChoice::F16 => TargetDType::F16,
+        DTypeChoice::F32 => TargetDType::F32,
+    }
 }
 
 fn main() -> ExitCode {
@@ -110,6 +144,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Caption(args) => caption(args),
         Command::Convert(args) => convert(args),
+        Command::Eval(args) => evaluate::eval(args),
+        Command::Study(args) => evaluate::study(args),
     };
     match result {
         Ok(code) => code,
@@ -222,19 +258,13 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         None => None,
     };
     let weights = map(&args.from.join("model.safetensors"))?;
-    let opts = ConvertOptions {
-        dtype: match args.dtype {
-            DTypeChoice::Q8_0 => TargetDType::Q8_0,
-            DTypeChoice::F16 => TargetDType::F16,
-            DTypeChoice::F32 => TargetDType::F32,
-        },
-        compat_candle: matches!(args.compat, Some(Compat::Candle)),
-    };
+    let opts = ConvertOptions { dtype: dtype(args.dtype), compat_candle: matches!(args.compat, Some(Compat::Candle)) };
+    let pruning = args.prune.map(|sparsity| Pruning { sparsity, scope: args.prune_scope.into() });
     let tmp = args.to.with_extension("gguf.partial");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
     let mut out = std::io::BufWriter::new(file);
     let bar = progress_bar();
-    let report = convert_to_gguf(&weights, &config, tokenizer.as_deref(), &opts, &mut out, |done, total| {
+    let report = convert_to_gguf_pruned(&weights, &config, tokenizer.as_deref(), &opts, pruning.as_ref(), &mut out, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     });
@@ -244,7 +274,7 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         file.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
         Ok(r)
     });
-    let report = match report {
+    let (report, pruned) = match report {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -256,6 +286,9 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         eprintln!("edgecap: note: no tokenizer.json found; the file needs --tokenizer when captioning");
     }
     eprintln!("wrote {} ({} tensors, {:.1} MB)", args.to.display(), report.tensors, report.bytes as f64 / 1e6);
+    if let (Some(p), Some(r)) = (pruning, pruned) {
+        eprintln!("pruned {} of {} {} weights to zero ({:.1}%)", r.zeroed, r.weights, p.scope.name(), 100.0 * r.zeroed as f64 / r.weights.max(1) as f64);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
