@@ -19,6 +19,8 @@ pub struct Chart<'a> {
     /// The y axis starts at 0 and ends at least here (1.0 for BLEU, so an all-zero curve still
     /// sits on a meaningful scale).
     pub y_min_top: f64,
+    /// Where the legend covers least: BLEU curves fall to the right, sizes sit high on the left.
+    pub legend: SeriesLabelPosition,
 }
 
 fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -49,7 +51,12 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
         .y_label_area_size(72)
         .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..y1)
         .map_err(|e| plot_err(path, e))?;
+    let whole_x = series.iter().flat_map(|s| &s.points).all(|p| p.0.fract() == 0.0);
+    let x_fmt = |v: &f64| if whole_x { format!("{v:.0}") } else { format!("{v:.2}") };
+    let y_fmt = |v: &f64| if y1 > 20.0 { format!("{v:.0}") } else { format!("{v:.2}") };
     ctx.configure_mesh()
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
         .x_desc(chart.x_label)
         .y_desc(chart.y_label)
         .axis_desc_style(("sans-serif", 18))
@@ -62,13 +69,15 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
             .map_err(|e| plot_err(path, e))?
             .label(s.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(|e| plot_err(path, e))?;
+        // Earlier series get larger rings, so curves that coincide (e.g. all at BLEU 0) stay visible.
+        let radius = 3 + 2 * (series.len() - 1 - i) as i32;
+        ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, radius, color.stroke_width(2)))).map_err(|e| plot_err(path, e))?;
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(chart.legend.clone())
         .draw()
         .map_err(|e| plot_err(path, e))?;
     root.present().map_err(|e| plot_err(path, e))?;

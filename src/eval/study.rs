@@ -13,6 +13,7 @@ use std::path::Path;
 use super::bleu::{Bleu, BleuStats};
 use super::percentile::percentile;
 use super::plot::{line_chart, Chart, Series};
+use plotters::prelude::SeriesLabelPosition::{LowerLeft, LowerRight, UpperRight};
 use crate::backend::Backend;
 use crate::config::BlipConfig;
 use crate::generate::GenerateOptions;
@@ -329,7 +330,7 @@ pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
     };
     line_chart(
         &dir.join(PLOTS[0]),
-        &Chart { title: "BLEU vs input size", x_label: "input size (pixels per side)", y_label: "corpus BLEU (0-1)", y_min_top: 1.0 },
+        &Chart { title: "BLEU vs input size", x_label: "input size (pixels per side)", y_label: "corpus BLEU (0-1)", y_min_top: 1.0, legend: UpperRight },
         &[by_size(ResizeMode::Stretch, 4), by_size(ResizeMode::Crop, 4), by_size(ResizeMode::Stretch, 1), by_size(ResizeMode::Crop, 1)],
     )?;
     let mut scopes: Vec<PruneScope> = Vec::new();
@@ -350,15 +351,15 @@ pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
     let x = "weights pruned in scope (%)";
     let mut bleu = by_sparsity("BLEU-4, ", &|p| p.bleu.bleu4);
     bleu.extend(by_sparsity("BLEU-1, ", &|p| p.bleu.bleu1));
-    line_chart(&dir.join(PLOTS[1]), &Chart { title: "BLEU vs sparsity", x_label: x, y_label: "corpus BLEU (0-1)", y_min_top: 1.0 }, &bleu)?;
+    line_chart(&dir.join(PLOTS[1]), &Chart { title: "BLEU vs sparsity", x_label: x, y_label: "corpus BLEU (0-1)", y_min_top: 1.0, legend: UpperRight }, &bleu)?;
     let mut size = by_sparsity("deflated, ", &|p| p.deflated_bytes as f64 / 1e6);
     if let Some(first) = by_sparsity("stored file, ", &|p| p.file_bytes as f64 / 1e6).into_iter().next() {
         size.insert(0, Series { label: "stored file (any scope)".into(), points: first.points });
     }
-    line_chart(&dir.join(PLOTS[2]), &Chart { title: "Model size vs sparsity", x_label: x, y_label: "size (MB)", y_min_top: 0.0 }, &size)?;
+    line_chart(&dir.join(PLOTS[2]), &Chart { title: "Model size vs sparsity", x_label: x, y_label: "size (MB)", y_min_top: 0.0, legend: LowerLeft }, &size)?;
     line_chart(
         &dir.join(PLOTS[3]),
-        &Chart { title: "Caption latency vs sparsity", x_label: x, y_label: "caption latency, median (ms)", y_min_top: 0.0 },
+        &Chart { title: "Caption latency vs sparsity", x_label: x, y_label: "caption latency, median (ms)", y_min_top: 0.0, legend: LowerRight },
         &by_sparsity("", &|p| p.p50_ms),
     )?;
     Ok(())

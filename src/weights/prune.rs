@@ -115,6 +115,8 @@ pub struct PrunePlan {
     threshold: u32,
     /// Per tensor: how many values exactly at the threshold to zero, first ones first.
     ties: HashMap<String, u64>,
+    /// The tensors ranked; no other tensor is touched.
+    names: std::collections::HashSet<String>,
     pub report: PruneReport,
 }
 
@@ -131,6 +133,7 @@ impl PrunePlan {
         let load = |v: &TensorView| v.to_f32();
         let total: u64 = tensors.iter().map(|t| t.elements() as u64).sum();
         let k = (pruning.sparsity * total as f64).round() as u64;
+        let names = tensors.iter().map(|t| t.name.to_string()).collect();
         let mut high = vec![0u64; 1 << 16];
         for t in tensors {
             for v in load(t)? {
@@ -138,7 +141,7 @@ impl PrunePlan {
             }
         }
         if k == 0 {
-            return Ok(Self { threshold: 0, ties: HashMap::new(), report: PruneReport { weights: total, zeroed: 0 } });
+            return Ok(Self { threshold: 0, ties: HashMap::new(), names, report: PruneReport { weights: total, zeroed: 0 } });
         }
         // The k-th smallest magnitude (1-based) lies in bucket `hb`; `below` values lie under it.
         let (hb, below_high) = kth_bucket(&high, k);
@@ -166,11 +169,14 @@ impl PrunePlan {
                 ties_left -= take;
             }
         }
-        Ok(Self { threshold, ties, report: PruneReport { weights: total, zeroed: k } })
+        Ok(Self { threshold, ties, names, report: PruneReport { weights: total, zeroed: k } })
     }
 
-    /// Zeroes the pruned values of the tensor `name` (one of those the plan was made from).
+    /// Zeroes the pruned values of the tensor `name`; tensors the plan was not made from are left alone.
     pub fn apply(&self, name: &str, values: &mut [f32]) {
+        if !self.names.contains(name) {
+            return;
+        }
         let mut ties = self.ties.get(name).copied().unwrap_or(0);
         for v in values {
             let b = magnitude_bits(*v);
@@ -247,5 +253,9 @@ mod tests {
         assert!(z2.iter().zip(&z).all(|(&lo, &hi)| !lo || hi), "0.2's zeros are inside 0.4's");
         assert_eq!(zeroed_at(0.0).1.iter().filter(|&&x| x).count(), 1); // only the zero already there
         assert!(PrunePlan::new(&views, &Pruning { sparsity: 1.0, scope: PruneScope::Linear }).is_err());
+        let plan = PrunePlan::new(&views, &Pruning { sparsity: 0.9, scope: PruneScope::Linear }).unwrap();
+        let mut outside = [0.01f32, -0.02];
+        plan.apply("c", &mut outside);
+        assert_eq!(outside, [0.01, -0.02], "a tensor the plan was not made from is not touched");
     }
 }
