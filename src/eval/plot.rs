@@ -27,8 +27,19 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Eval(format!("{}: cannot draw the chart: {e}", path.display()))
 }
 
-const COLORS: [RGBColor; 6] =
-    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(23, 190, 207)];
+/// Tableau's ten: distinct enough for every series a study chart draws.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+];
 
 pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
@@ -70,8 +81,8 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
             .label(s.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         // Earlier series get larger rings, so curves that coincide (e.g. all at BLEU 0) stay visible.
-        let radius = 3 + 2 * (series.len() - 1 - i) as i32;
-        ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, radius, color.stroke_width(2)))).map_err(|e| plot_err(path, e))?;
+        let radius = 3 + (series.len() - 1 - i).min(8) as i32;
+        ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, radius, color.stroke_width(1)))).map_err(|e| plot_err(path, e))?;
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))

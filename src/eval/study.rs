@@ -41,6 +41,9 @@ pub struct StudyPlan {
     pub sparsities: Vec<f64>,
     pub scopes: Vec<PruneScope>,
     pub generate: GenerateOptions,
+    /// Timed passes over the set per point (≥ 1); BLEU comes from the first (captions are
+    /// deterministic), latency percentiles from all.
+    pub repeats: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,10 +241,14 @@ fn measure<B: Backend>(c: &Captioner<B>, input: &StudyInput, plan: &StudyPlan, s
     pollster::block_on(c.caption(&input.images[0].1, &opts))?;
     let mut stats = BleuStats::default();
     let mut ms = Vec::new();
-    for ((name, image), refs) in input.images.iter().zip(input.references) {
-        let cap = pollster::block_on(c.caption(image, &opts)).map_err(|e| Error::Eval(format!("{name}: {e}")))?;
-        stats.add_text(&cap.caption, refs);
-        ms.push(cap.timings_ms.total);
+    for pass in 0..plan.repeats.max(1) {
+        for ((name, image), refs) in input.images.iter().zip(input.references) {
+            let cap = pollster::block_on(c.caption(image, &opts)).map_err(|e| Error::Eval(format!("{name}: {e}")))?;
+            if pass == 0 {
+                stats.add_text(&cap.caption, refs);
+            }
+            ms.push(cap.timings_ms.total);
+        }
     }
     Ok(Measured {
         bleu: stats.scores(),
@@ -292,7 +299,8 @@ pub fn markdown(points: &[Point], about: &str) -> String {
         "\n\nBLEU is corpus BLEU-n (nltk's `corpus_bleu`, 0–1). Storage types: f32, f16, q8_0 \
          (the engine has no 4-bit format). Pruned weights are stored as dense zeros, so the file \
          size does not change; \"deflated\" is the file after DEFLATE (fastest level). Latency is \
-         one caption (preprocess + vision + decode) per image, after one untimed warm-up caption.\n\n",
+         one caption (preprocess + vision + decode) per image and pass, after one untimed warm-up \
+         caption; on a machine busy with other work it measures the contention as much as the model.\n\n",
     );
     s.push_str("| group | dtype | input | resize | pruned | sparsity | n | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | file MB | deflated MB | p50 ms | p90 ms |\n");
     s.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");

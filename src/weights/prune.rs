@@ -76,12 +76,13 @@ fn kind(name: &str, rank: usize) -> Kind {
 
 /// Whether `scope` prunes the tensor `name` of shape `shape`.
 pub fn in_scope(name: &str, shape: &[usize], scope: PruneScope) -> bool {
-    match (kind(name, shape.len()), scope) {
-        (Kind::Attention | Kind::Mlp | Kind::OtherLinear, PruneScope::Linear) => true,
-        (Kind::Attention, PruneScope::Attention) | (Kind::Mlp, PruneScope::Mlp) => true,
-        (Kind::Embedding, PruneScope::Embeddings) => true,
-        _ => false,
-    }
+    matches!(
+        (kind(name, shape.len()), scope),
+        (Kind::Attention | Kind::Mlp | Kind::OtherLinear, PruneScope::Linear)
+            | (Kind::Attention, PruneScope::Attention)
+            | (Kind::Mlp, PruneScope::Mlp)
+            | (Kind::Embedding, PruneScope::Embeddings)
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

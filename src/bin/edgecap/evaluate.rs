@@ -130,6 +130,9 @@ pub struct StudyArgs {
     max_tokens: usize,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     beams: u16,
+    /// Timed passes over the images per variant (latency percentiles over all of them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+    repeats: u16,
 }
 
 fn eval_err(msg: impl std::fmt::Display) -> Error {
@@ -287,7 +290,7 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
         let image = decode(path)?;
         let c = pollster::block_on(captioner.caption(&image, &opts)).map_err(|e| eval_err(format!("{}: {e}", path.display())))?;
         let p = Prediction { image: key.clone(), caption: c.caption, ms: Some(c.timings_ms.total) };
-        let line = serde_json::to_string(&p).map_err(|e| eval_err(e))?;
+        let line = serde_json::to_string(&p).map_err(eval_err)?;
         // Written and flushed per caption: an interrupted run loses at most the caption in flight.
         writeln!(file, "{line}").and_then(|_| file.flush()).map_err(|e| Error::io(&name, e))?;
         preds.push(p);
@@ -323,6 +326,7 @@ pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
         sparsities: args.sparsities.clone(),
         scopes: args.prune_scopes.iter().map(|&s| s.into()).collect(),
         generate: GenerateOptions { max_new_tokens: args.max_tokens, min_new_tokens: 0, num_beams: args.beams as usize },
+        repeats: args.repeats as usize,
     };
     let input = StudyInput { safetensors: &weights, config_json: &config, tokenizer_json: &tokenizer, images: &images, references: &references };
     let bar = progress_bar(0);
@@ -339,7 +343,7 @@ pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
     bar.finish_and_clear();
     let about = format!(
         "Model: `{}` (variants converted in memory). Images: {} from `{}`, references `{}`{}. Backend: {}. \
-         Decoding: {}, at most {} new tokens.",
+         Decoding: {}, at most {} new tokens. Timed passes per variant: {}.",
         args.model.display(),
         images.len(),
         args.images.display(),
@@ -348,6 +352,7 @@ pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
         backend.name(),
         if args.beams > 1 { format!("beam search ({} beams)", args.beams) } else { "greedy".to_string() },
         args.max_tokens,
+        args.repeats,
     );
     write_report(&args.out, &points, &about)?;
     print!("{}", edgecap::eval::study::markdown(&points, &about));
