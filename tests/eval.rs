@@ -365,6 +365,7 @@ fn eval_and_study_fail_cleanly_on_bad_input() {
     edgecap(argv!["eval", "--references", &refs, "--predictions", &preds, "--model", fixture(TINY)]).usage_error();
     edgecap(argv!["eval", "--references", &refs, "--model", fixture(TINY), "--images", fixture("images")]).usage_error();
     edgecap(argv!["eval", "--references", &refs, "--predictions", &preds, "--out", dir.join("o.jsonl")]).usage_error();
+    edgecap(argv!["eval", "--references", &refs, "--predictions", &preds, "--limit", "2"]).usage_error();
     edgecap(argv!["convert", "--from", fixture(TINY), "--to", dir.join("x.gguf"), "--prune", "1.5"]).usage_error();
     edgecap(argv!["convert", "--from", fixture(TINY), "--to", dir.join("x.gguf"), "--prune", "0.2", "--prune-scope", "norms"]).usage_error();
 

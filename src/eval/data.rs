@@ -50,7 +50,7 @@ pub fn parse_references(text: &str, name: &str, split: Option<&str>) -> Result<R
     let refs = if trimmed.starts_with("image_name|") || (name.ends_with(".csv") && trimmed.contains('|')) {
         reject_split(split, name, "Flickr30k results.csv")?;
         parse_flickr_csv(trimmed, name)?
-    } else if trimmed.starts_with('{') && looks_like_karpathy(trimmed) {
+    } else if !name.ends_with(".jsonl") && trimmed.starts_with('{') && looks_like_karpathy(trimmed) {
         parse_karpathy(trimmed, name, split)?
     } else {
         reject_split(split, name, "JSON lines")?;
@@ -251,6 +251,9 @@ mod tests {
         assert_eq!(r["a.png"].len(), 2);
         assert!(parse_references("{\"image\": \"a.png\", \"references\": []}\n", "r.jsonl", None).is_err());
         assert!(parse_references("not json\n", "r.jsonl", None).is_err());
+        // A broken first line of a .jsonl file is reported as a JSON-lines error, with its line.
+        let e = parse_references("{\"image\": \"a.png\", \"refe\n", "r.jsonl", None).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("references"), "{e}");
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub struct RefArgs {
     /// Only the images of this split of a Karpathy file (test, val, train, restval).
     #[arg(long)]
     split: Option<String>,
-    /// Only the first N referenced images, by file name.
+    /// Only the first N referenced images, by file name (when captioning).
     #[arg(long)]
     limit: Option<usize>,
 }
@@ -62,7 +62,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     refs: RefArgs,
     /// Captions to score: JSON lines `{"image": ..., "caption": ...}`, any order.
-    #[arg(long, required_unless_present = "model", conflicts_with_all = ["model", "images", "out"])]
+    #[arg(long, required_unless_present = "model", conflicts_with_all = ["model", "images", "out", "limit"])]
     predictions: Option<PathBuf>,
     /// Caption the referenced images with this model first (GGUF file or Hugging Face folder).
     #[arg(long, requires_all = ["images", "out"])]
