@@ -139,6 +139,8 @@ fn eval_err(msg: impl std::fmt::Display) -> Error {
     Error::Eval(msg.to_string())
 }
 
+/// The backend eval and study run on. Only the CPU one for now; with a GPU backend, dispatch
+/// here to the generic `caption_with` and `run_study`.
 fn cpu(choice: BackendChoice) -> Result<CpuBackend, Error> {
     match choice {
         BackendChoice::Gpu => {
@@ -267,7 +269,15 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
         return Ok((preds, 0));
     }
     let paths = image_paths(images, &todo)?;
-    let backend = cpu(args.backend)?;
+    let made = caption_with(cpu(args.backend)?, args, out, &todo, &paths)?;
+    preds.extend(made);
+    Ok((preds, todo.len()))
+}
+
+/// Loads the model on `backend` and captions `paths` (named `keys`), appending each caption to
+/// `out` as soon as it is made.
+fn caption_with<B: Backend>(backend: B, args: &EvalArgs, out: &Path, keys: &[String], paths: &[PathBuf]) -> Result<Vec<Prediction>, Error> {
+    let name = out.display().to_string();
     let model = args.model.as_deref().expect("clap requires --model here");
     let (weights, dir) = if model.is_dir() { (model.join("model.safetensors"), Some(model)) } else { (model.to_path_buf(), None) };
     let from_dir = |f: &str| dir.map(|d| d.join(f)).filter(|p| p.exists());
@@ -284,8 +294,9 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
     };
     let file = std::fs::OpenOptions::new().create(true).append(true).open(out).map_err(|e| Error::io(&name, e))?;
     let mut file = std::io::BufWriter::new(file);
-    let bar = progress_bar(todo.len());
-    for (key, path) in todo.iter().zip(&paths) {
+    let bar = progress_bar(keys.len());
+    let mut preds = Vec::new();
+    for (key, path) in keys.iter().zip(paths) {
         bar.set_message(key.clone());
         let image = decode(path)?;
         let c = pollster::block_on(captioner.caption(&image, &opts)).map_err(|e| eval_err(format!("{}: {e}", path.display())))?;
@@ -297,7 +308,7 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok((preds, todo.len()))
+    Ok(preds)
 }
 
 pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
