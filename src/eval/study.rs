@@ -384,3 +384,50 @@ pub fn write_report(dir: &Path, points: &[Point], about: &str) -> Result<()> {
     write("study.csv", csv(points))?;
     write_plots(dir, points)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(group: Group, size: usize, resize: ResizeMode, scope: Option<PruneScope>, sparsity: f64, b: f64) -> Point {
+        Point {
+            group,
+            dtype: TargetDType::Q8_0,
+            size,
+            resize,
+            scope,
+            sparsity,
+            n: 10,
+            bleu: Bleu { bleu1: b, bleu2: b * 0.7, bleu3: b * 0.5, bleu4: b * 0.35 },
+            file_bytes: 242_700_000,
+            deflated_bytes: (242_700_000.0 * (0.9 - 0.5 * sparsity)) as u64,
+            p50_ms: 668.0,
+            p90_ms: 700.0,
+        }
+    }
+
+    /// Made-up figures in the shape a real model gives (not measurements): the charts must draw
+    /// curves that differ, not only the flat zeros of the random test model.
+    #[test]
+    fn plots_draw_varied_curves_with_their_labels() {
+        let mut pts = Vec::new();
+        for (i, size) in [224, 288, 384, 512].into_iter().enumerate() {
+            pts.push(point(Group::InputSize, size, ResizeMode::Stretch, None, 0.0, 0.5 + 0.05 * i as f64));
+            pts.push(point(Group::InputSize, size, ResizeMode::Crop, None, 0.0, 0.45 + 0.04 * i as f64));
+        }
+        for scope in [PruneScope::Linear, PruneScope::Mlp] {
+            for s in [0.0, 0.2, 0.4, 0.6, 0.8] {
+                pts.push(point(Group::Pruning, 384, ResizeMode::Stretch, Some(scope), s, 0.7 * (1.0 - s * s)));
+            }
+        }
+        let dir = std::env::temp_dir().join("edgecap-plot-test");
+        write_report(&dir, &pts, "made-up figures").unwrap();
+        let svg = std::fs::read_to_string(dir.join("bleu_vs_input_size.svg")).unwrap();
+        for label in ["input size (pixels per side)", "BLEU-4, crop", "500"] {
+            assert!(svg.contains(label), "no {label:?}");
+        }
+        let size = std::fs::read_to_string(dir.join("size_vs_sparsity.svg")).unwrap();
+        assert!(size.contains("deflated, mlp pruned") && size.contains("size (MB)"));
+        assert_eq!(csv(&pts).lines().count(), 1 + pts.len());
+    }
+}
