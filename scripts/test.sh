@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command: every Rust test (the GPU backend on Mesa's lavapipe, a software
-# Vulkan driver), the cross-checks against llama.cpp's `gguf` Python package, and the GPU
-# backend compiled to wasm in headless Chromium's WebGPU. Needs Rust, Python 3 with pip and a
-# Debian-like system; installs what is missing: Debian packages (mesa-vulkan-drivers,
-# libvulkan1, chromium, chromium-driver; as root or through sudo), the Python packages (gguf
-# numpy safetensors, into the cargo target dir) and wasm-bindgen-cli (cargo install).
+# Vulkan driver), the cross-checks against llama.cpp's `gguf` Python package and nltk's BLEU,
+# the eval/study commands end to end, and the GPU backend compiled to wasm in headless
+# Chromium's WebGPU. Needs Rust, Python 3 with pip and a Debian-like system; installs what is
+# missing: Debian packages (mesa-vulkan-drivers, libvulkan1, chromium, chromium-driver; as root
+# or through sudo), the Python packages (gguf numpy safetensors nltk, into the cargo target dir)
+# and wasm-bindgen-cli (cargo install).
 #
 #   bash scripts/test.sh
 #
@@ -75,13 +76,13 @@ wasm_tools() {
 }
 
 python_packages() {
-    if ! python3 -c 'import gguf, numpy, safetensors' 2>/dev/null; then
-        echo "installing gguf numpy safetensors into $PY_DEPS"
+    if ! python3 -c 'import gguf, numpy, safetensors, nltk' 2>/dev/null; then
+        echo "installing gguf numpy safetensors nltk into $PY_DEPS"
         # --target: no root, no virtualenv, and allowed where the system Python is
         # externally managed (PEP 668, as on Debian 12).
-        python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$PY_DEPS" gguf numpy safetensors
+        python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$PY_DEPS" gguf numpy safetensors nltk
     fi
-    python3 -c 'from importlib.metadata import version as v; print("gguf", v("gguf"), "| numpy", v("numpy"), "| safetensors", v("safetensors"))'
+    python3 -c 'from importlib.metadata import version as v; print("gguf", v("gguf"), "| numpy", v("numpy"), "| safetensors", v("safetensors"), "| nltk", v("nltk"))'
 }
 
 rust_tests() {
@@ -105,6 +106,44 @@ gguf_writer_matches_gguf_py() {
     python3 tests/fixtures/tools/check_gguf_py.py "$TARGET_DIR/tmp/edgecap_written.gguf"
 }
 
+bleu_matches_nltk() {
+    cargo build --release --quiet
+    # The figures tests/eval.rs reads are still what the installed nltk computes ...
+    python3 tests/fixtures/tools/bleu_reference.py check tests/fixtures/eval/bleu_nltk.json
+    # ... and on fresh random corpora (a new seed each run, printed) `edgecap eval` agrees to 1e-6.
+    python3 tests/fixtures/tools/bleu_reference.py compare --edgecap "$TARGET_DIR/release/edgecap" --corpora 100
+}
+
+eval_and_study_on_the_tiny_model() {
+    # Random weights: the captions are noise and their BLEU tests the plumbing, not the model.
+    cargo build --release --quiet
+    local bin="$TARGET_DIR/release/edgecap" model=tests/fixtures/models/blip-tiny-random
+    local tok=tests/fixtures/models/tokenizer.json refs=tests/fixtures/eval/refs.jsonl
+    "$bin" eval --references "$refs" --model "$model" --tokenizer "$tok" --images tests/fixtures/images \
+        --out "$WORK/preds.jsonl" --backend cpu --json | tee "$WORK/eval.json"
+    # What the captioning run reported is nltk's BLEU of the captions it wrote.
+    python3 tests/fixtures/tools/bleu_reference.py score --predictions "$WORK/preds.jsonl" --references "$refs" > "$WORK/nltk.json"
+    python3 - "$WORK/eval.json" "$WORK/nltk.json" <<'PY'
+import json, sys
+ours, nltk = (json.load(open(p)) for p in sys.argv[1:])
+assert ours["n"] == nltk["n"] == 4, (ours, nltk)
+for k in ("bleu1", "bleu2", "bleu3", "bleu4"):
+    assert abs(ours[k] - nltk[k]) <= 1e-6, (k, ours[k], nltk[k])
+assert all(ours["latency_ms"][p] > 0 for p in ("p50", "p90", "p99")), ours
+print("eval --model agrees with nltk on the captions it wrote:", {k: ours[k] for k in ("n", "bleu1", "bleu4")})
+PY
+    # A second run finds every image captioned.
+    "$bin" eval --references "$refs" --model "$model" --tokenizer "$tok" --images tests/fixtures/images \
+        --out "$WORK/preds.jsonl" --json | python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["captioned"] == 0, d; print("resumed: nothing left to caption")'
+    "$bin" study --model "$model" --tokenizer "$tok" --references "$refs" --images tests/fixtures/images \
+        --out "$WORK/study" --backend cpu --sizes 32,64,96 --max-tokens 10
+    for f in study.md study.csv bleu_vs_input_size.svg bleu_vs_sparsity.svg size_vs_sparsity.svg latency_vs_sparsity.svg; do
+        test -s "$WORK/study/$f" || { echo "study wrote no $f"; return 1; }
+    done
+    grep -q 'input size (pixels per side)' "$WORK/study/bleu_vs_input_size.svg"
+    grep -q 'weights pruned in scope (%)' "$WORK/study/size_vs_sparsity.svg"
+}
+
 library_builds_for_wasm() {
     # The browser app compiles this same library; keep it compiling for wasm32, with and
     # without the GPU backend.
@@ -126,10 +165,12 @@ mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 
 stage "system packages (lavapipe, chromium, chromedriver)" system_packages
 stage "wasm32 target and wasm-bindgen-cli" wasm_tools
-stage "Python packages for the cross-checks (gguf numpy safetensors)" python_packages
+stage "Python packages for the cross-checks (gguf numpy safetensors nltk)" python_packages
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
 stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py
+stage "BLEU equals nltk's corpus_bleu (committed figures, fresh random corpora)" bleu_matches_nltk
+stage "edgecap eval and study run end to end on the tiny model and the synthetic set" eval_and_study_on_the_tiny_model
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
 stage "GPU backend captions a fixture in headless Chromium (WebGPU, wasm)" gpu_backend_in_headless_chromium
 

@@ -19,6 +19,9 @@ pub enum Error {
     Generate(String),
     #[error("backend {backend}: {message}")]
     Backend { backend: &'static str, message: String },
+    /// Evaluation inputs (reference and prediction files, study settings); the message names the file.
+    #[error("{0}")]
+    Eval(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
 }

@@ -4,6 +4,7 @@ pub mod backend;
 pub mod caption;
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod model;
 pub mod preprocess;

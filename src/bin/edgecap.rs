@@ -1,4 +1,9 @@
-//! The `edgecap` command line: caption images, convert Hugging Face checkpoints to GGUF.
+//! The `edgecap` command line: caption images, convert Hugging Face checkpoints to GGUF, score
+//! captions against references and run the size/speed/quality study.
+
+// In a folder of its own: a file beside this one would be taken for another binary.
+#[path = "edgecap/evaluate.rs"]
+mod evaluate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,7 +15,8 @@ use edgecap::backend::gpu::GpuBackend;
 use edgecap::backend::Backend;
 use edgecap::generate::GenerateOptions;
 use edgecap::preprocess::{decode_image, ResizeMode};
-use edgecap::weights::convert::{convert_to_gguf, ConvertOptions, TargetDType};
+use edgecap::weights::convert::{convert_to_gguf_pruned, ConvertOptions, TargetDType};
+use edgecap::weights::prune::Pruning;
 use edgecap::{CaptionOptions, Captioner, Error};
 
 #[global_allocator]
@@ -29,6 +35,11 @@ enum Command {
     Caption(CaptionArgs),
     /// Convert a Hugging Face BLIP folder (config.json + model.safetensors) to one GGUF file.
     Convert(ConvertArgs),
+    /// Corpus BLEU-1..4 of captions against reference captions; captions a set first with --model.
+    Eval(evaluate::EvalArgs),
+    /// Sweep storage type, input size (stretch vs crop) and magnitude pruning: BLEU, file size
+    /// and latency of each variant as a Markdown table, a CSV and SVG plots.
+    Study(evaluate::StudyArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -108,6 +119,29 @@ struct ConvertArgs {
     tokenizer: Option<PathBuf>,
     #[arg(long, value_enum)]
     compat: Option<Compat>,
+    /// Unstructured magnitude pruning: set this fraction (0 to <1) of the --prune-scope weights with
+    /// the smallest magnitude to zero, ranked together across tensors. The default scope is the
+    /// weight matrices of linear layers (attention, MLP, LM-head transform); norms, biases and
+    /// embeddings are kept. Zeros are stored densely: the file does not shrink, it compresses better.
+    #[arg(long, value_name = "FRACTION", value_parser = prune_fraction)]
+    prune: Option<f64>,
+    #[arg(long, value_enum, default_value = "linear", requires = "prune")]
+    prune_scope: evaluate::ScopeChoice,
+}
+
+fn prune_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s} is not a fraction in [0, 1)")),
+    }
+}
+
+fn dtype(d: DTypeChoice) -> TargetDType {
+    match d {
+        DTypeChoice::Q8_0 => TargetDType::Q8_0,
+        DTypeChoice::F16 => TargetDType::F16,
+        DTypeChoice::F32 => TargetDType::F32,
+    }
 }
 
 fn main() -> ExitCode {
@@ -115,6 +149,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Caption(args) => caption(args),
         Command::Convert(args) => convert(args),
+        Command::Eval(args) => evaluate::eval(args),
+        Command::Study(args) => evaluate::study(args),
     };
     match result {
         Ok(code) => code,
@@ -166,29 +202,41 @@ fn model_files(args: &CaptionArgs) -> Result<ModelFiles, Error> {
     Ok(ModelFiles { weights, config, tokenizer })
 }
 
+/// The backend `--backend` asked for, opened.
+#[allow(clippy::large_enum_variant)] // made once per run
+enum Chosen {
+    Cpu,
+    #[cfg(feature = "gpu")]
+    Gpu(GpuBackend),
+}
+
+fn choose(choice: BackendChoice) -> Result<Chosen, Error> {
+    #[cfg(feature = "gpu")]
+    match choice {
+        BackendChoice::Cpu => Ok(Chosen::Cpu),
+        BackendChoice::Gpu => Ok(Chosen::Gpu(pollster::block_on(GpuBackend::new())?)),
+        BackendChoice::Auto => Ok(match pollster::block_on(GpuBackend::new()) {
+            // A software rasteriser (lavapipe, SwiftShader) is slower than our CPU backend.
+            Ok(gpu) if gpu.adapter().device_type != "Cpu" => Chosen::Gpu(gpu),
+            _ => Chosen::Cpu,
+        }),
+    }
+    #[cfg(not(feature = "gpu"))]
+    match choice {
+        BackendChoice::Gpu => Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend (feature `gpu`)".into() }),
+        BackendChoice::Cpu | BackendChoice::Auto => Ok(Chosen::Cpu),
+    }
+}
+
 fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
     let files = model_files(&args)?;
-    match args.backend {
-        BackendChoice::Cpu => caption_with(CpuBackend, None, &args, files),
+    match choose(args.backend)? {
+        Chosen::Cpu => caption_with(CpuBackend, None, &args, files),
         #[cfg(feature = "gpu")]
-        BackendChoice::Gpu => {
-            let gpu = pollster::block_on(GpuBackend::new())?;
+        Chosen::Gpu(gpu) => {
             let adapter = gpu.adapter().name.clone();
             caption_with(gpu, Some(adapter), &args, files)
         }
-        #[cfg(feature = "gpu")]
-        BackendChoice::Auto => match pollster::block_on(GpuBackend::new()) {
-            // A software rasteriser (lavapipe, SwiftShader) is slower than our CPU backend.
-            Ok(gpu) if gpu.adapter().device_type != "Cpu" => {
-                let adapter = gpu.adapter().name.clone();
-                caption_with(gpu, Some(adapter), &args, files)
-            }
-            _ => caption_with(CpuBackend, None, &args, files),
-        },
-        #[cfg(not(feature = "gpu"))]
-        BackendChoice::Gpu => Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend (feature `gpu`)".into() }),
-        #[cfg(not(feature = "gpu"))]
-        BackendChoice::Auto => caption_with(CpuBackend, None, &args, files),
     }
 }
 
@@ -249,19 +297,13 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         None => None,
     };
     let weights = map(&args.from.join("model.safetensors"))?;
-    let opts = ConvertOptions {
-        dtype: match args.dtype {
-            DTypeChoice::Q8_0 => TargetDType::Q8_0,
-            DTypeChoice::F16 => TargetDType::F16,
-            DTypeChoice::F32 => TargetDType::F32,
-        },
-        compat_candle: matches!(args.compat, Some(Compat::Candle)),
-    };
+    let opts = ConvertOptions { dtype: dtype(args.dtype), compat_candle: matches!(args.compat, Some(Compat::Candle)) };
+    let pruning = args.prune.map(|sparsity| Pruning { sparsity, scope: args.prune_scope.into() });
     let tmp = args.to.with_extension("gguf.partial");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
     let mut out = std::io::BufWriter::new(file);
     let bar = progress_bar();
-    let report = convert_to_gguf(&weights, &config, tokenizer.as_deref(), &opts, &mut out, |done, total| {
+    let report = convert_to_gguf_pruned(&weights, &config, tokenizer.as_deref(), &opts, pruning.as_ref(), &mut out, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     });
@@ -271,7 +313,7 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         file.sync_all().map_err(|e| Error::io(tmp.display(), e))?;
         Ok(r)
     });
-    let report = match report {
+    let (report, pruned) = match report {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -283,6 +325,9 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         eprintln!("edgecap: note: no tokenizer.json found; the file needs --tokenizer when captioning");
     }
     eprintln!("wrote {} ({} tensors, {:.1} MB)", args.to.display(), report.tensors, report.bytes as f64 / 1e6);
+    if let (Some(p), Some(r)) = (pruning, pruned) {
+        eprintln!("pruned {} of {} {} weights to zero ({:.1}%)", r.zeroed, r.weights, p.scope.name(), 100.0 * r.zeroed as f64 / r.weights.max(1) as f64);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -7,6 +7,7 @@
 use std::io::{self, Write};
 
 use super::gguf::{self, MetaValue, TensorSpec};
+use super::prune::{in_scope, PrunePlan, PruneReport, Pruning};
 use super::safetensors::SafetensorsFile;
 use super::{q8_0, DType, TensorView};
 use crate::caption::{GGUF_CONFIG_KEY, GGUF_TOKENIZER_KEY};
@@ -67,8 +68,11 @@ fn plan(name: &str, shape: &[usize], opts: &ConvertOptions, tied: bool) -> Optio
     })
 }
 
-fn encode(view: &TensorView, dtype: DType, out: &mut dyn Write) -> io::Result<()> {
-    let values = view.to_f32().map_err(|e| io::Error::other(e.to_string()))?;
+fn encode(view: &TensorView, dtype: DType, prune: Option<&PrunePlan>, out: &mut dyn Write) -> io::Result<()> {
+    let mut values = view.to_f32().map_err(|e| io::Error::other(e.to_string()))?;
+    if let Some(plan) = prune {
+        plan.apply(view.name, &mut values);
+    }
     let bytes: Vec<u8> = match dtype {
         DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         DType::F16 => values.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
@@ -89,8 +93,22 @@ pub fn convert_to_gguf<W: Write>(
     tokenizer_json: Option<&str>,
     opts: &ConvertOptions,
     out: &mut W,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<ConvertReport> {
+    convert_to_gguf_pruned(safetensors, config_json, tokenizer_json, opts, None, out, progress).map(|(r, _)| r)
+}
+
+/// [`convert_to_gguf`] with magnitude pruning of the tensors `pruning.scope` names (see
+/// [`super::prune`]) before they are stored; pruned zeros are stored densely.
+pub fn convert_to_gguf_pruned<W: Write>(
+    safetensors: &[u8],
+    config_json: &str,
+    tokenizer_json: Option<&str>,
+    opts: &ConvertOptions,
+    pruning: Option<&Pruning>,
+    out: &mut W,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<(ConvertReport, Option<PruneReport>)> {
     let config = BlipConfig::from_json(config_json)?;
     let tied = config.text_config.tie_word_embeddings;
     let file = SafetensorsFile::parse(safetensors)?;
@@ -112,6 +130,20 @@ pub fn convert_to_gguf<W: Write>(
         specs.push(TensorSpec { name: LM_HEAD.to_string(), shape: view.shape.to_vec(), dtype });
         sources.push(WORD_EMBEDDINGS.to_string());
     }
+    // Ranked over the tensors the file will hold; the explicit LM-head copy is its source again.
+    let prune_plan = match pruning {
+        Some(p) => {
+            let mut views = Vec::new();
+            for name in &sources {
+                let view = file.require_view(name)?;
+                if in_scope(name, view.shape, p.scope) && !views.iter().any(|v: &TensorView| v.name == name) {
+                    views.push(view);
+                }
+            }
+            Some(PrunePlan::new(&views, p)?)
+        }
+        None => None,
+    };
     let mut metadata = vec![
         ("general.architecture".to_string(), MetaValue::String("blip".into())),
         ("general.file_type".to_string(), MetaValue::U32(file_type(opts.dtype))),
@@ -128,12 +160,12 @@ pub fn convert_to_gguf<W: Write>(
     let mut counter = CountingWriter { inner: out, written: 0 };
     gguf::write(&mut counter, &metadata, &specs, |i, w| {
         let view = file.get(&sources[i]).ok().flatten().ok_or_else(|| io::Error::other("tensor vanished"))?;
-        encode(&view, specs[i].dtype, w)?;
+        encode(&view, specs[i].dtype, prune_plan.as_ref(), w)?;
         done += view.data.len();
         progress(done, total);
         Ok(())
     })?;
-    Ok(ConvertReport { tensors: specs.len(), bytes: counter.written })
+    Ok((ConvertReport { tensors: specs.len(), bytes: counter.written }, prune_plan.map(|p| p.report)))
 }
 
 struct CountingWriter<'a, W: Write> {

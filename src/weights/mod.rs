@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod gguf;
+pub mod prune;
 pub mod q8_0;
 
 /// Element types a tensor can arrive in.
