@@ -46,7 +46,7 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], s: &Shape) -> Vec<f32> {
     let shared = SharedOut(out.as_mut_ptr());
     let offset = s.sk as isize - s.sq as isize;
     (0..s.batch * s.heads * blocks).into_par_iter().for_each_init(
-        || vec![0f32; QUERY_BLOCK * s.sk],
+        || vec![0f32; QUERY_BLOCK.min(s.sq) * s.sk],
         |scores, task| {
             let (bh, block) = (task / blocks, task % blocks);
             let (bi, h) = (bh / s.heads, bh % s.heads);
