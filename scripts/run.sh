@@ -4,6 +4,12 @@
 # test model, whose output is noise, not a caption.
 #   bash scripts/run.sh [IMAGE...]
 set -euo pipefail
+# Mesa's Vulkan drivers complain on stderr without a runtime dir (headless servers have none);
+# the CLI probes for a GPU with --backend auto.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+    export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/edgecap-xdg-$(id -u)"
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 bin=target/release/edgecap
