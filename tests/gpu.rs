@@ -243,6 +243,8 @@ fn buffers_are_reused_across_captions_and_reads_are_few() {
     let after = cap.backend.stats();
     println!("first caption {first:?}; after three more {after:?}");
     assert_eq!(after.buffers_created, first.buffers_created, "captions after the first allocated buffers");
+    // Only the pixels are copied in per caption; position ids and the prefix are uploaded once.
+    assert_eq!(after.uploads - first.uploads, 3, "host uploads in three captions");
     // 20 greedy steps read five at a time: four readbacks, four submits per caption at most.
     assert!((after.readbacks - first.readbacks) / 3 <= 4, "{} readbacks per caption", (after.readbacks - first.readbacks) / 3);
     assert!((after.submits - first.submits) / 3 <= 4, "{} submits per caption", (after.submits - first.submits) / 3);

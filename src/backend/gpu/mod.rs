@@ -42,8 +42,15 @@ pub struct GpuBackend {
     /// Bound where a kernel's optional input (a bias) is absent.
     dummy: wgpu::Buffer,
     staging: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
+    /// Host ids by content: a caption's position ids and prompt repeat every frame, and id
+    /// buffers are never written after creation, so each is uploaded once.
+    host_ids: RefCell<HashMap<Vec<u32>, Rc<GpuBuffer>>>,
     readbacks: Cell<u64>,
+    uploads: Cell<u64>,
 }
+
+/// Distinct host id arrays kept (beam search's token rows vary; the cache is emptied when full).
+const HOST_IDS_KEPT: usize = 512;
 
 #[derive(Clone)]
 pub struct GpuTensor {
@@ -93,6 +100,8 @@ pub struct GpuStats {
     pub dispatches: u64,
     /// Activation buffers ever allocated (flat across captions once shapes repeat).
     pub buffers_created: usize,
+    /// Host data copied in through a staging buffer (a caption's pixels).
+    pub uploads: u64,
 }
 
 fn shape_err(message: String) -> crate::Error {
@@ -122,7 +131,9 @@ impl GpuBackend {
             recorder,
             dummy,
             staging: RefCell::default(),
+            host_ids: RefCell::default(),
             readbacks: Cell::new(0),
+            uploads: Cell::new(0),
         })
     }
 
@@ -132,7 +143,13 @@ impl GpuBackend {
 
     pub fn stats(&self) -> GpuStats {
         let r = self.recorder.borrow();
-        GpuStats { submits: r.submits, readbacks: self.readbacks.get(), dispatches: r.dispatches, buffers_created: self.pool.created() }
+        GpuStats {
+            submits: r.submits,
+            readbacks: self.readbacks.get(),
+            dispatches: r.dispatches,
+            buffers_created: self.pool.created(),
+            uploads: self.uploads.get(),
+        }
     }
 
     /// Submits what is recorded and waits for the GPU to finish it (benchmarks time with this).
@@ -186,6 +203,7 @@ impl GpuBackend {
     fn upload(&self, bytes: &[u8]) -> Rc<GpuBuffer> {
         let dst = self.pool.take(&self.device, (bytes.len().max(4) as u64).next_multiple_of(4));
         if !bytes.is_empty() {
+            self.uploads.set(self.uploads.get() + 1);
             let size = (bytes.len() as u64).next_multiple_of(4);
             let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("upload"),
@@ -299,8 +317,20 @@ impl Backend for GpuBackend {
         if batch == 0 || !ids.len().is_multiple_of(batch) {
             return Err(shape_err(format!("{} ids do not split into {batch} rows", ids.len())));
         }
-        let bytes: Vec<u8> = ids.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok(GpuIds { buf: self.upload(&bytes), batch, len: ids.len() / batch, host: Some(Rc::new(ids.to_vec())) })
+        let cached = self.host_ids.borrow().get(ids).cloned();
+        let buf = match cached {
+            Some(buf) => buf,
+            None => {
+                let buf = weights::filled(self, "ids", ids.len() * 4, ids.iter().flat_map(|v| v.to_le_bytes()))?;
+                let mut cache = self.host_ids.borrow_mut();
+                if cache.len() >= HOST_IDS_KEPT {
+                    cache.clear();
+                }
+                cache.insert(ids.to_vec(), buf.clone());
+                buf
+            }
+        };
+        Ok(GpuIds { buf, batch, len: ids.len() / batch, host: Some(Rc::new(ids.to_vec())) })
     }
 
     fn linear(&self, x: &GpuTensor, w: &GpuWeight, bias: Option<&GpuTensor>) -> Result<GpuTensor> {

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 
 /// A buffer of `bytes` (rounded up to 4) written from `data` (exactly `bytes` long) while mapped
 /// at creation.
-fn filled(backend: &GpuBackend, label: &str, bytes: usize, data: impl IntoIterator<Item = u8>) -> Result<Rc<GpuBuffer>> {
+pub(super) fn filled(backend: &GpuBackend, label: &str, bytes: usize, data: impl IntoIterator<Item = u8>) -> Result<Rc<GpuBuffer>> {
     let size = (bytes.max(4) as u64).next_multiple_of(4);
     backend.fits(label, size)?;
     let buffer = backend.device.create_buffer(&wgpu::BufferDescriptor {
