@@ -4,11 +4,14 @@
 //! a panic.
 
 mod common;
+#[macro_use]
+#[path = "common/binary.rs"]
+mod binary;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use binary::{edgecap, edgecap_with_env, Run};
 use common::*;
 use edgecap::weights::gguf::{self, GgufFile, TensorSpec};
 use serde_json::Value;
@@ -22,37 +25,12 @@ const WORD_EMBEDDINGS: &str = "text_decoder.bert.embeddings.word_embeddings.weig
 /// For errors whose wording the tests do not pin.
 const ANY_MESSAGE: &str = "";
 
-/// Command-line arguments from a mix of `&str`, `String`, `&Path` and `PathBuf`.
-macro_rules! argv {
-    ($($arg:expr),* $(,)?) => { vec![$(OsString::from($arg)),*] };
-}
-
 fn fixture(rel: &str) -> PathBuf {
     fixtures().join(rel)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-/// What one run of the binary did.
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn edgecap(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Run {
-    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let what = format!("edgecap {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
-    let out = Command::new(env!("CARGO_BIN_EXE_edgecap")).args(&args).output().expect("the binary runs");
-    Run {
-        what,
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// `edgecap caption --backend cpu --json --model MODEL ARGS...`
 fn caption(model: &Path, args: Vec<OsString>) -> Run {
@@ -456,13 +434,7 @@ fn without_a_gpu_adapter_gpu_fails_cleanly_and_auto_uses_the_cpu() {
     // No Metal on Linux: wgpu finds no adapter at all.
     let run = |backend: &str| {
         let args = argv!["caption", "--backend", backend, "--json", "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), fixture(IMAGE)];
-        let out = Command::new(env!("CARGO_BIN_EXE_edgecap")).args(&args).env("WGPU_BACKEND", "metal").output().unwrap();
-        Run {
-            what: format!("WGPU_BACKEND=metal edgecap caption --backend {backend}"),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        edgecap_with_env(args, &[("WGPU_BACKEND", "metal")])
     };
     run("gpu").assert_fails_cleanly("no GPU adapter");
     let auto = run("auto");

@@ -8,11 +8,14 @@
 //! predictions.
 
 mod common;
+#[macro_use]
+#[path = "common/binary.rs"]
+mod binary;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use binary::{edgecap, Run};
 use common::fixtures;
 use edgecap::eval::bleu::corpus_bleu;
 use edgecap::weights::gguf::GgufFile;
@@ -23,26 +26,8 @@ const TINY: &str = "models/blip-tiny-random";
 const TOKENIZER: &str = "models/tokenizer.json";
 const TOLERANCE: f64 = 1e-6;
 
-macro_rules! argv {
-    ($($arg:expr),* $(,)?) => { vec![$(OsString::from($arg)),*] };
-}
-
 fn fixture(rel: &str) -> PathBuf {
     fixtures().join(rel)
-}
-
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn edgecap(args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Run {
-    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-    let what = format!("edgecap {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
-    let out = Command::new(env!("CARGO_BIN_EXE_edgecap")).args(&args).output().expect("the binary runs");
-    Run { what, code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
 impl Run {

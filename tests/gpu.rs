@@ -10,8 +10,7 @@ use common::*;
 use edgecap::backend::cpu::CpuBackend;
 use edgecap::backend::gpu::GpuBackend;
 use edgecap::backend::Backend;
-use edgecap::model::SelfKv;
-use edgecap::preprocess::{decode_image, pixel_values, ResizeMode};
+use edgecap::preprocess::decode_image;
 use edgecap::weights::{q8_0, DType, TensorView};
 use edgecap::Captioner;
 
@@ -185,19 +184,11 @@ fn vision_states_and_step0_logits_match_hf() {
     ] {
         let Some(g) = gpu() else { return };
         let cap = gpu_model(g, model);
-        let b = &cap.backend;
         let r = reference(reference_file);
         let meta: serde_json::Value = serde_json::from_slice(&read(&reference_file.replace(".safetensors", ".json"))).unwrap();
-        let img = decode_image(&read(meta["image"].as_str().unwrap())).unwrap();
-        let size = cap.model.config.vision_config.image_size;
-        let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
-        let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
-        let cross = cap.model.text.cross_kv(b, &vision).unwrap();
-        let mut cache = SelfKv::new(cap.model.text.layers());
-        let ids = b.ids(&[30522], 1).unwrap();
-        let logits = cap.model.text.forward(b, &ids, 1, &mut cache, &cross).unwrap();
-        let dv = max_abs_diff(&pollster::block_on(b.read_f32(&vision)).unwrap(), &r["vision_last_hidden_state"].1);
-        let dl = max_abs_diff(&pollster::block_on(b.read_f32(&logits)).unwrap(), &r["step0_logits"].1);
+        let (vision, logits) = vision_and_step0(&cap, meta["image"].as_str().unwrap());
+        let dv = max_abs_diff(&vision, &r["vision_last_hidden_state"].1);
+        let dl = max_abs_diff(&logits, &r["step0_logits"].1);
         println!("{reference_file} on the GPU: vision max|diff| {dv:.2e}, step-0 logits max|diff| {dl:.2e}");
         assert!(dv <= 1e-3, "vision last hidden state differs by {dv}");
         assert!(dl <= 1e-3, "step-0 logits differ by {dl}");

@@ -3,23 +3,10 @@
 mod common;
 
 use common::*;
-use edgecap::backend::Backend;
-use edgecap::model::SelfKv;
-use edgecap::preprocess::{decode_image, pixel_values, ResizeMode};
+use edgecap::preprocess::decode_image;
 
-/// Vision tokens and decoder logits of one image, straight from the model API.
 fn vision_and_step0(model: &str, image: &str) -> (Vec<f32>, Vec<f32>) {
-    let cap = hf_model(model);
-    let b = &cap.backend;
-    let img = decode_image(&read(image)).unwrap();
-    let size = cap.model.config.vision_config.image_size;
-    let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
-    let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
-    let cross = cap.model.text.cross_kv(b, &vision).unwrap();
-    let mut cache = SelfKv::new(cap.model.text.layers());
-    let ids = b.ids(&[30522], 1).unwrap();
-    let logits = cap.model.text.forward(b, &ids, 1, &mut cache, &cross).unwrap();
-    (pollster::block_on(b.read_f32(&vision)).unwrap(), pollster::block_on(b.read_f32(&logits)).unwrap())
+    common::vision_and_step0(&hf_model(model), image)
 }
 
 #[test]

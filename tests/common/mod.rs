@@ -28,6 +28,22 @@ pub fn hf_model(dir: &str) -> Captioner<CpuBackend> {
     Captioner::load(CpuBackend, &weights, Some(&config), Some(&tokenizer_json())).expect("fixture model loads")
 }
 
+/// Vision tokens and the decoder's step-0 logits for one fixture image, straight from the model
+/// API, on whichever backend `cap` runs.
+pub fn vision_and_step0<B: edgecap::backend::Backend>(cap: &Captioner<B>, image: &str) -> (Vec<f32>, Vec<f32>) {
+    use edgecap::preprocess::{decode_image, pixel_values, ResizeMode};
+    let b = &cap.backend;
+    let img = decode_image(&read(image)).unwrap();
+    let size = cap.model.config.vision_config.image_size;
+    let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
+    let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
+    let cross = cap.model.text.cross_kv(b, &vision).unwrap();
+    let mut cache = edgecap::model::SelfKv::new(cap.model.text.layers());
+    let ids = b.ids(&[30522], 1).unwrap();
+    let logits = cap.model.text.forward(b, &ids, 1, &mut cache, &cross).unwrap();
+    (pollster::block_on(b.read_f32(&vision)).unwrap(), pollster::block_on(b.read_f32(&logits)).unwrap())
+}
+
 /// Reference tensors written by Hugging Face transformers: name → (shape, f32 values).
 pub fn reference(rel: &str) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
     let bytes = read(rel);
