@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# Builds the edgecap CLI and captions an image. Uses the real BLIP-base model when
-# scripts/get-real-weights.sh has fetched it; otherwise says so and runs the tiny random-weight
-# test model, whose output is noise, not a caption.
-#   bash scripts/run.sh [IMAGE...]
+# Builds the web app with Trunk and serves it at http://127.0.0.1:8080/ (installs the pinned
+# tools first where missing: see scripts/tools.sh). The app downloads its model from beside
+# itself: the real BLIP-base q8_0 when scripts/get-real-weights.sh has made it, otherwise this
+# says so and serves the tiny RANDOM-weight test model, whose captions are noise.
+#   bash scripts/run.sh                 (PORT=8080 by default)
 set -euo pipefail
-# Mesa's Vulkan drivers complain on stderr without a runtime dir (headless servers have none);
-# the CLI probes for a GPU with --backend auto.
+cd "$(dirname "$0")/.."
+source scripts/tools.sh
+# Mesa's Vulkan drivers complain on stderr without a runtime dir (the CLI probes for a GPU).
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
     export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/edgecap-xdg-$(id -u)"
     mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 fi
-cd "$(dirname "$0")/.."
+web_tools
 cargo build --release --quiet
 bin=target/release/edgecap
-model=models/blip-base-q8_0.gguf
-images=("$@")
-[ ${#images[@]} -gt 0 ] || images=(tests/fixtures/images/synthetic_640x480.png)
-if [ -f "$model" ]; then
-  exec "$bin" caption --model "$model" "${images[@]}"
+models=target/web-models
+mkdir -p "$models"
+
+# sidecar FILE: FILE.sha256 for the app to verify the download against (skipped when current).
+sidecar() {
+    [ "$1.sha256" -nt "$1" ] || sha256sum "$1" | cut -d' ' -f1 > "$1.sha256"
+}
+
+real=models/blip-base-q8_0.gguf
+port=${PORT:-8080}
+if [ -f "$real" ]; then
+    ln -f "$real" "$models/blip-base-q8_0.gguf"
+    sidecar "$models/blip-base-q8_0.gguf"
+    url="http://127.0.0.1:$port/"
+else
+    rm -f "$models/blip-base-q8_0.gguf" "$models/blip-base-q8_0.gguf.sha256"
+    echo "note: no real model at $real. It needs a network once: bash scripts/get-real-weights.sh" >&2
+    echo "note: serving the tiny RANDOM-weight test model instead: its captions are noise, not descriptions." >&2
+    "$bin" convert --from tests/fixtures/models/blip-tiny-random --to "$models/tiny-q8_0.gguf" --dtype q8_0 \
+        --tokenizer tests/fixtures/models/tokenizer.json >/dev/null 2>&1
+    sidecar "$models/tiny-q8_0.gguf"
+    url="http://127.0.0.1:$port/?model=models/tiny-q8_0.gguf"
 fi
-echo "note: no real model at $model (get it with: bash scripts/get-real-weights.sh — needs a network)." >&2
-echo "note: captioning with the tiny RANDOM-weight test model instead: the words below are noise, not a description." >&2
-tiny="target/blip-tiny-random-q8_0.gguf"
-"$bin" convert --from tests/fixtures/models/blip-tiny-random --to "$tiny" --dtype q8_0 \
-  --tokenizer tests/fixtures/models/tokenizer.json 2>/dev/null
-exec "$bin" caption --model "$tiny" "${images[@]}"
+echo "open $url" >&2
+exec trunk serve --port "$port"

@@ -13,6 +13,7 @@
 # the exit status is non-zero when any stage failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/tools.sh
 
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -53,6 +54,9 @@ system_packages() {
         missing+=(mesa-vulkan-drivers libvulkan1)
     command -v chromium >/dev/null || missing+=(chromium)
     command -v chromedriver >/dev/null || missing+=(chromium-driver)
+    # WebKitGTK (Safari's engine) for the app's CPU path, under a virtual X display.
+    command -v WebKitWebDriver >/dev/null || missing+=(webkit2gtk-driver)
+    command -v Xvfb >/dev/null || missing+=(xvfb)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]}"
         local sudo=""
@@ -64,15 +68,9 @@ system_packages() {
 }
 
 wasm_tools() {
-    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-    # The test runner must be the exact wasm-bindgen version of Cargo.lock.
-    local want
-    want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
-    if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then
-        # No --locked: its lockfile wants crates this registry mirror lacks.
-        cargo install --quiet wasm-bindgen-cli --version "$want"
-    fi
-    wasm-bindgen --version
+    # The wasm32 target, wasm-bindgen-cli (= Cargo.lock's wasm-bindgen; also the test runner)
+    # and Trunk, each installed only when missing.
+    web_tools
 }
 
 python_packages() {
@@ -151,6 +149,29 @@ library_builds_for_wasm() {
     cargo check --lib --no-default-features --features gpu --target wasm32-unknown-unknown --quiet
 }
 
+library_package_for_web_apps() {
+    # pkg/: wasm-bindgen --target web, with its TypeScript types.
+    bash scripts/build-pkg.sh
+    grep -q 'static load(reader: ModelReader, backend: BackendChoice' pkg/edgecap.d.ts
+    grep -q 'captionImageData(image: ImageData): Promise<CaptionResult>' pkg/edgecap.d.ts
+}
+
+app_builds_with_trunk() {
+    trunk build --dist "$WORK/dist"
+    for f in index.html edgecap.js edgecap_bg.wasm worker.js sw.js manifest.webmanifest; do
+        test -s "$WORK/dist/$f" || { echo "trunk build wrote no $f"; return 1; }
+    done
+    # The service worker knows this build's files (scripts/precache.sh ran).
+    grep -q '^const BUILD = "[0-9a-f]\{16\}";' "$WORK/dist/sw.js"
+    echo "wasm: $(stat -c %s "$WORK/dist/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/edgecap_bg.wasm" | wc -c) gzipped"
+}
+
+app_end_to_end_in_chromium_and_webkitgtk() {
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    cargo build --release --quiet
+    node tests/e2e/run.mjs --dist "$WORK/dist" --cli "$TARGET_DIR/release/edgecap"
+}
+
 gpu_backend_in_headless_chromium() {
     # wasm-bindgen-test drives Chromium through chromedriver; webdriver.json (repository root)
     # gives the flags that turn WebGPU on headless (SwiftShader).
@@ -164,7 +185,7 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$WORK/xdg}
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 
 stage "system packages (lavapipe, chromium, chromedriver)" system_packages
-stage "wasm32 target and wasm-bindgen-cli" wasm_tools
+stage "wasm32 target, wasm-bindgen-cli and trunk" wasm_tools
 stage "Python packages for the cross-checks (gguf numpy safetensors nltk)" python_packages
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
@@ -173,6 +194,9 @@ stage "BLEU equals nltk's corpus_bleu (committed figures, fresh random corpora)"
 stage "edgecap eval and study run end to end on the tiny model and the synthetic set" eval_and_study_on_the_tiny_model
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
 stage "GPU backend captions a fixture in headless Chromium (WebGPU, wasm)" gpu_backend_in_headless_chromium
+stage "pkg/ builds for other web apps, with TypeScript types" library_package_for_web_apps
+stage "the web app builds with trunk" app_builds_with_trunk
+stage "the web app end to end: Chromium (WebGPU and CPU) and WebKitGTK (CPU)" app_end_to_end_in_chromium_and_webkitgtk
 
 echo
 for name in ${failed_names[@]+"${failed_names[@]}"}; do

@@ -9,6 +9,7 @@ use crate::generate::{beam::beam_search, greedy::greedy, GenerateOptions, StepDe
 use crate::model::{Blip, CrossKv, SelfKv, TextDecoder};
 use crate::preprocess::{pixel_values, ResizeMode, Rgb8};
 use crate::tokenizer::BlipTokenizer;
+use crate::weights::reader::ByteReader;
 use crate::weights::source::WeightSource;
 use crate::{Error, Result};
 
@@ -51,20 +52,25 @@ impl<B: Backend> Captioner<B> {
     /// Loads a model from one file's bytes (GGUF or safetensors). `config_json` and
     /// `tokenizer_json` override what a GGUF file carries; a safetensors file needs both.
     pub fn load(backend: B, weights: &[u8], config_json: Option<&str>, tokenizer_json: Option<&[u8]>) -> Result<Self> {
-        let source = WeightSource::parse(weights)?;
-        let embedded = |key: &str| match &source {
-            WeightSource::Gguf(g) => g.get_str(key),
-            WeightSource::Safetensors(_) => None,
-        };
-        let config_text = config_json.or(embedded(GGUF_CONFIG_KEY)).ok_or_else(|| {
+        Self::from_source(backend, &WeightSource::parse(weights)?, config_json, tokenizer_json)
+    }
+
+    /// Loads a GGUF file through `reader`, one tensor in memory at a time (the browser's way:
+    /// the file stays in storage). `progress(loaded, total)` hears of each tensor.
+    pub fn load_streamed(backend: B, reader: &dyn ByteReader, progress: Option<&dyn Fn(u64, u64)>) -> Result<Self> {
+        Self::from_source(backend, &WeightSource::streamed(reader, progress)?, None, None)
+    }
+
+    pub fn from_source(backend: B, source: &WeightSource, config_json: Option<&str>, tokenizer_json: Option<&[u8]>) -> Result<Self> {
+        let config_text = config_json.or(source.metadata_str(GGUF_CONFIG_KEY)).ok_or_else(|| {
             Error::config("the model file carries no BLIP config: give config.json (--config)")
         })?;
         let config = BlipConfig::from_json(config_text)?;
-        let tokenizer_json = tokenizer_json.or(embedded(GGUF_TOKENIZER_KEY).map(str::as_bytes)).ok_or_else(|| {
+        let tokenizer_json = tokenizer_json.or(source.metadata_str(GGUF_TOKENIZER_KEY).map(str::as_bytes)).ok_or_else(|| {
             Error::Tokenizer("the model file carries no tokenizer: give tokenizer.json (--tokenizer)".into())
         })?;
         let tokenizer = BlipTokenizer::from_json(tokenizer_json, config.text_config.bos_token_id)?;
-        let model = Blip::load(&backend, config, &source)?;
+        let model = Blip::load(&backend, config, source)?;
         Ok(Self { backend, model, tokenizer })
     }
 

@@ -9,6 +9,8 @@ pub mod generate;
 pub mod model;
 pub mod preprocess;
 pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod weights;
 
 pub use caption::{Caption, CaptionOptions, Captioner, Timings};

@@ -7,7 +7,7 @@ pub mod vision;
 
 use crate::backend::Backend;
 use crate::config::BlipConfig;
-use crate::weights::source::WeightSource;
+use crate::weights::source::{SourceTensor, WeightSource};
 use crate::{Error, Result};
 
 pub use text::{CrossKv, SelfKv, TextDecoder};
@@ -60,7 +60,7 @@ pub(crate) struct Loader<'a, B: Backend> {
 }
 
 impl<B: Backend> Loader<'_, B> {
-    fn view(&self, name: &str, shape: &[usize]) -> Result<crate::weights::TensorView<'_>> {
+    fn view(&self, name: &str, shape: &[usize]) -> Result<SourceTensor<'_>> {
         let t = self.source.require(name)?;
         // Some exporters keep a leading batch dimension of 1; compare without it.
         let squeezed: Vec<usize> = t.shape.iter().copied().skip_while(|&d| d == 1).collect();
@@ -72,18 +72,16 @@ impl<B: Backend> Loader<'_, B> {
     }
 
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<B::Tensor> {
-        let t = self.view(name, shape)?;
-        self.backend.tensor(&t)
+        self.backend.tensor(&self.view(name, shape)?.view())
     }
 
     /// The tensor as f32 on the host (small tensors the model transforms before upload).
     pub fn host(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        self.view(name, shape)?.to_f32()
+        self.view(name, shape)?.view().to_f32()
     }
 
     pub fn weight(&self, name: &str, rows: usize, cols: usize) -> Result<B::Weight> {
-        let t = self.view(name, &[rows, cols])?;
-        self.backend.weight(&t)
+        self.backend.weight(&self.view(name, &[rows, cols])?.view())
     }
 
     pub fn linear(&self, prefix: &str, out: usize, inp: usize) -> Result<Linear<B>> {
@@ -102,6 +100,6 @@ impl<B: Backend> Loader<'_, B> {
     }
 
     pub fn has(&self, name: &str) -> Result<bool> {
-        Ok(self.source.get(name)?.is_some())
+        self.source.contains(name)
     }
 }

@@ -16,6 +16,7 @@ pub enum DType {
     Q8_0,
 }
 
+pub mod reader;
 pub mod safetensors;
 pub mod source;
 

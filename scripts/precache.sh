@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Trunk post-build hook: writes the app shell's file list and a build hash into sw.js, so the
+# service worker precaches exactly this build and a new build is a new worker (its own cache).
+# Models (models/, *.gguf) are never precached: they live in the worker's model store.
+#   TRUNK_STAGING_DIR=dist-staging bash scripts/precache.sh    (Trunk sets the variable)
+set -euo pipefail
+dir=${TRUNK_STAGING_DIR:?run by trunk as a post_build hook}
+cd "$dir"
+test -f sw.js || { echo "precache.sh: no sw.js in $dir" >&2; exit 1; }
+files=$(find . -type f ! -name sw.js ! -path './models/*' ! -name '*.gguf' ! -name '*.sha256' | sed 's|^\./||' | LC_ALL=C sort)
+build=$(for f in $files; do sha256sum "$f"; done | sha256sum | cut -c1-16)
+list=$(for f in $files; do printf '"%s",' "$f"; done)
+list="\"./\",${list%,}"
+sed -i -e "s|^const PRECACHE = \[/\*PRECACHE\*/\];|const PRECACHE = [$list];|" \
+       -e "s|^const BUILD = \"/\*BUILD\*/\";|const BUILD = \"$build\";|" sw.js
+grep -q "^const BUILD = \"$build\";" sw.js || { echo "precache.sh: sw.js lacks the BUILD/PRECACHE lines" >&2; exit 1; }
+echo "precache.sh: build $build, $(echo "$files" | wc -w) files"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The pinned web toolchain, installed only where missing (sourced by run.sh and test.sh):
+# the wasm32 target, wasm-bindgen-cli = the wasm-bindgen of Cargo.lock, and Trunk 0.22.1.
+#   source scripts/tools.sh; web_tools
+
+TRUNK_VERSION=0.22.1
+
+web_tools() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    local want
+    want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+    if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want" ]; then
+        echo "installing wasm-bindgen-cli $want (a few minutes, once)" >&2
+        # No --locked: its lockfile wants crates this registry mirror lacks.
+        cargo install --quiet wasm-bindgen-cli --version "$want"
+    fi
+    if [ "$(trunk --version 2>/dev/null | cut -d' ' -f2)" != "$TRUNK_VERSION" ]; then
+        echo "installing trunk $TRUNK_VERSION (about 25 minutes on 2 cores, once)" >&2
+        # 0.22 declares a newer rust-version than it needs; it builds and runs on ours.
+        cargo install --quiet trunk --version "$TRUNK_VERSION" --locked --ignore-rust-version
+    fi
+    # Trunk builds with cargo offline (Trunk.toml): fetch the crates first.
+    cargo fetch --quiet
+    echo "wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), trunk $(trunk --version | cut -d' ' -f2)" >&2
+}

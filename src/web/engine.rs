@@ -1,0 +1,185 @@
+//! `Engine`: a loaded model on one backend, captioning RGBA frames.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use super::errors::js_error;
+use super::reader::{JsBytes, JsReader, ModelReader};
+use crate::backend::cpu::CpuBackend;
+#[cfg(feature = "gpu")]
+use crate::backend::gpu::GpuBackend;
+use crate::preprocess::rgb_from_rgba;
+use crate::weights::reader::ByteReader;
+use crate::{Caption, CaptionOptions, Captioner};
+
+enum Model {
+    Cpu(Captioner<CpuBackend>),
+    #[cfg(feature = "gpu")]
+    Gpu(Captioner<GpuBackend>),
+}
+
+struct Inner {
+    model: Model,
+    /// One caption at a time: the GPU recorder and the CPU threads are not shared.
+    busy: Cell<bool>,
+}
+
+/// A BLIP model loaded on WebGPU or the CPU.
+#[wasm_bindgen]
+pub struct Engine {
+    inner: Rc<Inner>,
+    adapter: String,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Loads a GGUF model through `reader`, one tensor in wasm memory at a time.
+    /// `backend`: "webgpu", "cpu" or "auto" (WebGPU when the browser gives an adapter).
+    pub async fn load(
+        reader: ModelReader,
+        #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+    ) -> Result<Engine, JsValue> {
+        Self::load_from(&JsReader(reader), &backend, on_progress).await
+    }
+
+    /// Loads a GGUF model held in a `Uint8Array`, copying one tensor at a time into wasm memory.
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub async fn from_bytes(
+        bytes: js_sys::Uint8Array,
+        #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+    ) -> Result<Engine, JsValue> {
+        Self::load_from(&JsBytes(bytes), &backend, on_progress).await
+    }
+
+    /// Downloads a GGUF model (`onProgress` hears of the bytes as they arrive, then of the
+    /// tensors as they load) and loads it. Nothing is stored: the app's worker keeps its model
+    /// in the origin's private storage instead.
+    #[wasm_bindgen(js_name = fromUrl)]
+    pub async fn from_url(
+        url: String,
+        #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+    ) -> Result<Engine, JsValue> {
+        let bytes = super::fetch::download(&url, on_progress.as_ref()).await?;
+        Self::load_from(&JsBytes(bytes), &backend, on_progress).await
+    }
+
+    /// "webgpu" or "cpu".
+    #[wasm_bindgen(getter, unchecked_return_type = "\"webgpu\" | \"cpu\"")]
+    pub fn backend(&self) -> String {
+        backend_name(&self.inner.model).into()
+    }
+
+    /// The adapter's description (WebGPU), or "cpu (wasm simd128)".
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> String {
+        self.adapter.clone()
+    }
+
+    /// Captions RGBA pixels (`width * height * 4` bytes, row by row, as `ImageData.data`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<CaptionResult>")]
+    pub fn caption(&self, rgba: &[u8], width: u32, height: u32) -> js_sys::Promise {
+        let image = rgb_from_rgba(width, height, rgba);
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let image = image.map_err(crate::Error::from)?;
+            if inner.busy.replace(true) {
+                return Err(js_error("busy", "a caption is already running on this engine"));
+            }
+            let result = caption_on(&inner.model, &image).await;
+            inner.busy.set(false);
+            Ok(result_object(&result?, backend_name(&inner.model)))
+        })
+    }
+
+    /// Captions an `ImageData` (a canvas's pixels).
+    #[wasm_bindgen(js_name = captionImageData, unchecked_return_type = "Promise<CaptionResult>")]
+    pub fn caption_image_data(&self, image: web_sys::ImageData) -> js_sys::Promise {
+        self.caption(&image.data(), image.width(), image.height())
+    }
+
+    /// Test hook: destroys the GPU device as a driver reset or a backgrounded tab would, so the
+    /// next caption fails with code "device-lost". Does nothing on the CPU.
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) {
+        #[cfg(feature = "gpu")]
+        if let Model::Gpu(c) = &self.inner.model {
+            c.backend.simulate_device_loss();
+        }
+    }
+}
+
+impl Engine {
+    async fn load_from(reader: &dyn ByteReader, backend: &str, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
+        let report = |loaded: u64, total: u64| {
+            if let Some(f) = &on_progress {
+                let _ = f.call2(&JsValue::NULL, &(loaded as f64).into(), &(total as f64).into());
+            }
+        };
+        let progress: &dyn Fn(u64, u64) = &report;
+        let want_gpu = match backend {
+            "cpu" => false,
+            "webgpu" => true,
+            "auto" => super::webgpu_adapter_name().await.is_some(),
+            other => return Err(js_error("unsupported", format!("unknown backend {other:?}: use webgpu, cpu or auto"))),
+        };
+        let (model, adapter) = if want_gpu {
+            Self::load_gpu(reader, progress).await?
+        } else {
+            (Model::Cpu(Captioner::load_streamed(CpuBackend, reader, Some(progress))?), "cpu (wasm simd128)".to_string())
+        };
+        Ok(Engine { inner: Rc::new(Inner { model, busy: Cell::new(false) }), adapter })
+    }
+
+    #[cfg(feature = "gpu")]
+    async fn load_gpu(reader: &dyn ByteReader, progress: &dyn Fn(u64, u64)) -> Result<(Model, String), JsValue> {
+        let gpu = GpuBackend::new().await.map_err(|e| js_error("unsupported", format!("WebGPU: {e}")))?;
+        let mut adapter = gpu.adapter().name.clone();
+        if adapter.is_empty() {
+            // Browsers hide the name from wgpu's adapter info; the spec's `info` says what it may.
+            adapter = super::webgpu_adapter_name().await.unwrap_or_else(|| "WebGPU".into());
+        }
+        let cap = Captioner::load_streamed(gpu, reader, Some(progress))?;
+        Ok((Model::Gpu(cap), adapter))
+    }
+
+    #[cfg(not(feature = "gpu"))]
+    async fn load_gpu(_: &dyn ByteReader, _: &dyn Fn(u64, u64)) -> Result<(Model, String), JsValue> {
+        Err(js_error("unsupported", "this build has no WebGPU backend"))
+    }
+}
+
+fn backend_name(model: &Model) -> &'static str {
+    match model {
+        Model::Cpu(_) => "cpu",
+        #[cfg(feature = "gpu")]
+        Model::Gpu(_) => "webgpu",
+    }
+}
+
+async fn caption_on(model: &Model, image: &crate::preprocess::Rgb8) -> crate::Result<Caption> {
+    // The CLI's defaults (greedy, 20 new tokens, stretch to the model's size), so the app and
+    // `edgecap caption` agree on the same frame.
+    let opts = CaptionOptions::default();
+    match model {
+        Model::Cpu(c) => c.caption(image, &opts).await,
+        #[cfg(feature = "gpu")]
+        Model::Gpu(c) => c.caption(image, &opts).await,
+    }
+}
+
+fn result_object(c: &Caption, backend: &str) -> JsValue {
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = js_sys::Reflect::set(&o, &k.into(), &v);
+    };
+    set("caption", c.caption.as_str().into());
+    set("tokenIds", c.token_ids.iter().map(|&i| JsValue::from(i)).collect::<js_sys::Array>().into());
+    set("ms", c.timings_ms.total.into());
+    set("backend", backend.into());
+    o.into()
+}

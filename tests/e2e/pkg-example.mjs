@@ -1,0 +1,51 @@
+// pkg/example.html, the package's example page, used as a person would: type the model URL,
+// press Load, pick an image; the caption must be the CLI's for the same image and backend.
+//   node tests/e2e/pkg-example.mjs --pkg pkg --model tiny-q8_0.gguf --cli target/release/edgecap
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { start } from './server.mjs';
+import { REPO } from './fixtures.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+  return acc;
+}, []));
+const model = path.resolve(args.model);
+const image = path.join(REPO, 'tests/fixtures/images/synthetic_160x120.png');
+const server = await start({ dist: path.resolve(args.pkg || 'pkg'), models: path.dirname(model) });
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-pkg-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+let failures = 0;
+try {
+  for (const [backend, cliBackend] of [['cpu', 'cpu'], ['webgpu', 'gpu']]) {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/example.html`);
+    await page.waitForFunction(() => document.body.dataset.state === 'setup');
+    await page.fill('#url', `models/${path.basename(model)}`);
+    await page.selectOption('#backend', backend);
+    await page.click('#load');
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 120000 });
+    const status = await page.textContent('#status');
+    await page.setInputFiles('#image', image);
+    await page.waitForFunction(() => document.querySelector('#caption').textContent.length > 0, null, { timeout: 300000 });
+    const got = await page.textContent('#caption');
+    const cli = JSON.parse(execFileSync(args.cli, ['caption', '--model', model, '--backend', cliBackend, '--json', image]));
+    const ok = got === cli.caption;
+    failures += ok ? 0 : 1;
+    console.log(`${ok ? 'ok' : 'FAIL'} pkg example on ${backend}: "${got}" ${ok ? '=' : '!='} CLI "${cli.caption}" (${status.trim()})`);
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  await server.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failures ? 1 : 0);

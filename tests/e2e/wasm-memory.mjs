@@ -1,0 +1,81 @@
+// Peak wasm memory while loading a model in headless Chromium, per backend: the page fetches the
+// GGUF into a JS buffer, `Engine.fromBytes` loads it tensor by tensor, and `wasmMemoryBytes()`
+// (wasm memory never shrinks, so it is the peak) is read before and after. With --caption 1 it
+// also captions once (a full-size model on SwiftShader's software WebGPU takes many minutes).
+//   node tests/e2e/wasm-memory.mjs --pkg pkg --model target/bench-models/blip-base-random-q8_0.gguf [--backends webgpu,cpu] [--caption 1]
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { start } from './server.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
+  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+  return acc;
+}, []));
+const pkg = path.resolve(args.pkg || 'pkg');
+const model = path.resolve(args.model || 'target/bench-models/blip-base-random-q8_0.gguf');
+const backends = (args.backends || 'webgpu,cpu').split(',');
+const caption = args.caption === '1';
+const mb = (b) => (b / 1048576).toFixed(1);
+
+// The largest tensor, from the GGUF header (tensor infos: name, dims, type, offset; sizes from offsets).
+function largestTensorBytes(file) {
+  const out = execFileSync('python3', ['-c', `
+import sys, gguf
+r = gguf.GGUFReader(sys.argv[1])
+print(max(int(t.n_bytes) for t in r.tensors))`, file]);
+  return Number(String(out).trim());
+}
+
+const modelsDir = path.dirname(model);
+const server = await start({ dist: pkg, models: modelsDir });
+const largest = largestTensorBytes(model);
+console.log(`model ${path.basename(model)}: ${mb(fs.statSync(model).size)} MiB, largest tensor ${mb(largest)} MiB`);
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-mem-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+});
+let failed = false;
+try {
+  for (const backend of backends) {
+    const page = await browser.newPage();
+    page.on('console', (m) => console.log(`  ${backend}: ${m.text()}`));
+    await page.goto(`${server.url}/example.html`);
+    const r = await page.evaluate(async ({ url, backend }) => {
+      const m = await import('/edgecap.js');
+      await m.default();
+      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      const before = m.wasmMemoryBytes();
+      const t0 = performance.now();
+      let step = 0;
+      const engine = await m.Engine.fromBytes(bytes, backend, (loaded, total) => {
+        if (loaded >= (step / 10) * total) {
+          console.log(`loaded ${(loaded / 1048576).toFixed(0)} of ${(total / 1048576).toFixed(0)} MiB at ${((performance.now() - t0) / 1000).toFixed(1)} s, wasm memory ${(m.wasmMemoryBytes() / 1048576).toFixed(1)} MiB`);
+          step++;
+        }
+      });
+      const loadMs = performance.now() - t0;
+      const afterLoad = m.wasmMemoryBytes();
+      let c = null;
+      if (caption) c = await engine.caption(new Uint8Array(384 * 384 * 4).fill(128), 384, 384);
+      return { before, afterLoad, afterCaption: m.wasmMemoryBytes(), loadMs, captionMs: c && c.ms, caption: c && c.caption, backend: engine.backend, adapter: engine.adapter };
+    }, { url: `/models/${path.basename(model)}`, backend, caption });
+    const overhead = r.afterLoad - largest;
+    console.log(`${backend}: adapter "${r.adapter}"; wasm memory at start ${mb(r.before)} MiB, after load ${mb(r.afterLoad)} MiB ` +
+      `(load ${(r.loadMs / 1000).toFixed(1)} s)` +
+      (caption ? `, after one caption ${mb(r.afterCaption)} MiB (${(r.captionMs / 1000).toFixed(1)} s)` : '') +
+      (backend === 'webgpu' ? `; peak during load - largest tensor = ${mb(overhead)} MiB (target <= 64)` : ''));
+    if (backend === 'webgpu' && overhead > 64 * 1048576) failed = true;
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  await server.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
