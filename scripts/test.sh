@@ -150,10 +150,23 @@ library_builds_for_wasm() {
 }
 
 library_package_for_web_apps() {
-    # pkg/: wasm-bindgen --target web, with its TypeScript types.
+    # pkg/: wasm-bindgen --target web, with its TypeScript types ...
     bash scripts/build-pkg.sh
     grep -q 'static load(reader: ModelReader, backend: BackendChoice' pkg/edgecap.d.ts
     grep -q 'captionImageData(image: ImageData): Promise<CaptionResult>' pkg/edgecap.d.ts
+    # ... and its example page, used in Chromium: load from a URL, caption a picked image, on
+    # the CPU and on WebGPU, each equal to the CLI on the same image and backend.
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    cargo build --release --quiet
+    local bin="$TARGET_DIR/release/edgecap" m=tests/fixtures/models/blip-tiny-random tok=tests/fixtures/models/tokenizer.json
+    mkdir -p "$WORK/pkg-models"
+    "$bin" convert --from "$m" --to "$WORK/pkg-models/tiny-q8_0.gguf" --dtype q8_0 --tokenizer "$tok" >/dev/null
+    "$bin" convert --from "$m" --to "$WORK/pkg-models/tiny-f32.gguf" --dtype f32 --tokenizer "$tok" >/dev/null
+    node tests/e2e/pkg-example.mjs --pkg pkg --model "$WORK/pkg-models/tiny-q8_0.gguf" \
+        --cpu-model "$WORK/pkg-models/tiny-f32.gguf" --cli "$bin"
+    # Peak wasm memory while loading, per backend (figures printed; fails on WebGPU above 64 MiB
+    # plus the largest tensor).
+    node tests/e2e/wasm-memory.mjs --pkg pkg --model "$WORK/pkg-models/tiny-q8_0.gguf" --backends webgpu,cpu
 }
 
 app_builds_with_trunk() {
@@ -184,7 +197,7 @@ gpu_backend_in_headless_chromium() {
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$WORK/xdg}
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 
-stage "system packages (lavapipe, chromium, chromedriver)" system_packages
+stage "system packages (lavapipe, chromium, chromedriver, WebKitGTK driver, Xvfb)" system_packages
 stage "wasm32 target, wasm-bindgen-cli and trunk" wasm_tools
 stage "Python packages for the cross-checks (gguf numpy safetensors nltk)" python_packages
 stage "cargo test --release (all Rust tests)" rust_tests
@@ -193,7 +206,7 @@ stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py"
 stage "BLEU equals nltk's corpus_bleu (committed figures, fresh random corpora)" bleu_matches_nltk
 stage "edgecap eval and study run end to end on the tiny model and the synthetic set" eval_and_study_on_the_tiny_model
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
-stage "GPU backend captions a fixture in headless Chromium (WebGPU, wasm)" gpu_backend_in_headless_chromium
+stage "wasm in headless Chromium: WebGPU and CPU backends caption like transformers" gpu_backend_in_headless_chromium
 stage "pkg/ builds for other web apps, with TypeScript types" library_package_for_web_apps
 stage "the web app builds with trunk" app_builds_with_trunk
 stage "the web app end to end: Chromium (WebGPU and CPU) and WebKitGTK (CPU)" app_end_to_end_in_chromium_and_webkitgtk
