@@ -4,7 +4,7 @@
 # build; never precached by the service worker.
 set -euo pipefail
 dir=${TRUNK_STAGING_DIR:?run by trunk as a post_build hook}
-src="${TRUNK_SOURCE_DIR:-$PWD}/target/web-models"
+src="$(cd "$(dirname "$0")/.." && pwd)/target/web-models"
 [ -d "$src" ] || exit 0
 mkdir -p "$dir/models"
 for f in "$src"/*; do
