@@ -44,6 +44,8 @@ async function handle(msg) {
     case 'status': return status();
     case 'load': return load(msg);
     case 'caption': return caption(msg);
+    // Test hook: the GPU device dies as on a driver reset; the next caption must fall back to the CPU.
+    case 'test-lose-device': if (engine) engine.loseDevice(); return;
     case 'delete': return remove();
     default: throw codedError('internal', `Unknown message type: ${msg.type}`);
   }

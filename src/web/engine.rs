@@ -92,7 +92,13 @@ impl Engine {
             }
             let result = caption_on(&inner.model, &image).await;
             inner.busy.set(false);
-            Ok(result_object(&result?, backend_name(&inner.model)))
+            match result {
+                Ok(c) => Ok(result_object(&c, backend_name(&inner.model))),
+                // GPU errors are sticky (see backend/gpu/device.rs): whether the device was lost
+                // or failed validation, it will not caption again, so the caller reloads on the CPU.
+                Err(e @ crate::Error::Backend { .. }) if backend_name(&inner.model) == "webgpu" => Err(js_error("device-lost", e)),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 

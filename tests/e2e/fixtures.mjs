@@ -47,40 +47,25 @@ export function pngToY4m(pngPath, y4mPath, { frames = 5, fps = 10 } = {}) {
   return { width, height };
 }
 
+/** The tiny random-weight test model as a GGUF of `dtype` at `out` (kept when already there). */
+function convertTiny(cli, dtype, out) {
+  if (!fs.existsSync(out)) {
+    const model = path.join(REPO, 'tests/fixtures/models/blip-tiny-random');
+    const tokenizer = path.join(REPO, 'tests/fixtures/models/tokenizer.json');
+    execFileSync(cli, ['convert', '--from', model, '--to', out, '--dtype', dtype, '--tokenizer', tokenizer],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  return out;
+}
+
 /** Makes every fixture under `dir` (created if missing). Returns their paths. */
 export function makeFixtures({ cli, dir }) {
   fs.mkdirSync(dir, { recursive: true });
   const modelsDir = path.join(dir, 'models');
   fs.mkdirSync(modelsDir, { recursive: true });
-  const model = path.join(modelsDir, 'tiny-q8_0.gguf');
-  if (!fs.existsSync(model)) {
-    execFileSync(
-      cli,
-      [
-        'convert',
-        '--from', path.join(REPO, 'tests/fixtures/models/blip-tiny-random'),
-        '--to', model,
-        '--dtype', 'q8_0',
-        '--tokenizer', path.join(REPO, 'tests/fixtures/models/tokenizer.json'),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-  }
+  const model = convertTiny(cli, 'q8_0', path.join(modelsDir, 'tiny-q8_0.gguf'));
   // The same model in f32, for comparing the app's CPU path with the CLI's (see run.mjs).
-  const modelF32 = path.join(modelsDir, 'tiny-f32.gguf');
-  if (!fs.existsSync(modelF32)) {
-    execFileSync(
-      cli,
-      [
-        'convert',
-        '--from', path.join(REPO, 'tests/fixtures/models/blip-tiny-random'),
-        '--to', modelF32,
-        '--dtype', 'f32',
-        '--tokenizer', path.join(REPO, 'tests/fixtures/models/tokenizer.json'),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-  }
+  const modelF32 = convertTiny(cli, 'f32', path.join(modelsDir, 'tiny-f32.gguf'));
   const good = fs.readFileSync(model);
   // Truncated in the middle of the tensor data (the header and tensor table stay intact).
   const truncated = path.join(modelsDir, 'corrupt-truncated.gguf');

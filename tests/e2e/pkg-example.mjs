@@ -5,31 +5,17 @@
 // activations to int8 after sums taken in different orders, which flips tokens of this random
 // model (its top-2 margins are 0.004-0.017; see tests/e2e/run.mjs).
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { start } from './server.mjs';
 import { REPO } from './fixtures.mjs';
+import { namedArgs, withBrowser } from './harness.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
-  return acc;
-}, []));
+const args = namedArgs();
 const model = path.resolve(args.model);
 const cpuModel = path.resolve(args['cpu-model'] || args.model);
 if (path.dirname(cpuModel) !== path.dirname(model)) throw new Error('--model and --cpu-model must be in one folder');
 const image = path.join(REPO, 'tests/fixtures/images/synthetic_160x120.png');
-const server = await start({ dist: path.resolve(args.pkg || 'pkg'), models: path.dirname(model) });
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-pkg-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
 let failures = 0;
-try {
+await withBrowser({ dist: path.resolve(args.pkg || 'pkg'), models: path.dirname(model) }, async ({ browser, server }) => {
   for (const [backend, cliBackend, file] of [['cpu', 'cpu', cpuModel], ['webgpu', 'gpu', model]]) {
     const page = await browser.newPage();
     await page.goto(`${server.url}/example.html`);
@@ -48,9 +34,5 @@ try {
     console.log(`${ok ? 'ok' : 'FAIL'} pkg example on ${backend} (${path.basename(file)}): "${got}" ${ok ? '=' : '!='} CLI "${cli.caption}" (${status.trim()})`);
     await page.close();
   }
-} finally {
-  await browser.close();
-  await server.close();
-  fs.rmSync(profile, { recursive: true, force: true });
-}
+});
 process.exit(failures ? 1 : 0);

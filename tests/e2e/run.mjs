@@ -463,6 +463,27 @@ scenario('capture-cpu-forced', async (S) => {
   });
 });
 
+scenario('gpu-lost-falls-back-to-cpu', async (S) => {
+  // Loaded on WebGPU, the device is destroyed (as on a driver reset); the next tap still captions,
+  // on the CPU, with no page reload, and #backend says so. The f32 model, so the CPU caption can be
+  // held against the CLI's (see capture-cpu).
+  return withChromium(S, { webgpu: true }, async ({ page }) => {
+    await page.goto(`${S.server.url}/?model=${MODEL_F32_URL}&backend=webgpu`);
+    await waitState(page, 'ready', { timeout: 90000 });
+    if ((await backendOf(page)) !== 'webgpu') throw new Error(`#backend is ${JSON.stringify(await backendOf(page))} before the loss`);
+    const navigations = [];
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
+    await page.evaluate(() => window.edgecap.worker.postMessage({ type: 'test-lose-device' }));
+    const r = await captureOnce(page, { timeout: S.captionTimeoutMs });
+    const backend = await backendOf(page);
+    if (backend !== 'cpu') throw new Error(`#backend is ${JSON.stringify(backend)} after the GPU was lost`);
+    if (r.backend && r.backend !== 'cpu') throw new Error(`the worker captioned on ${r.backend}`);
+    if (navigations.length) throw new Error(`the page navigated: ${navigations.join(', ')}`);
+    await checkAgainstCli(S, page, r, 'cpu', [], S.fx.modelF32);
+    return `#backend webgpu → cpu without a reload; caption ${JSON.stringify(r.caption)} = CLI --backend cpu`;
+  });
+});
+
 scenario('offline-reload', async (S) => {
   return withChromium(S, { webgpu: false }, async ({ context, page }) => {
     await page.goto(`${S.server.url}/?model=${MODEL_URL}`);

@@ -5,15 +5,10 @@
 //   node tests/e2e/wasm-memory.mjs --pkg pkg --model target/bench-models/blip-base-random-q8_0.gguf [--backends webgpu,cpu] [--caption 1]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { start } from './server.mjs';
+import { namedArgs, withBrowser } from './harness.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
-  return acc;
-}, []));
+const args = namedArgs();
 const pkg = path.resolve(args.pkg || 'pkg');
 const model = path.resolve(args.model || 'target/bench-models/blip-base-random-q8_0.gguf');
 const backends = (args.backends || 'webgpu,cpu').split(',');
@@ -30,18 +25,10 @@ print(max(int(t.n_bytes) for t in r.tensors))`, file]);
 }
 
 const modelsDir = path.dirname(model);
-const server = await start({ dist: pkg, models: modelsDir });
 const largest = largestTensorBytes(model);
 console.log(`model ${path.basename(model)}: ${mb(fs.statSync(model).size)} MiB, largest tensor ${mb(largest)} MiB`);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-mem-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-});
 let failed = false;
-try {
+await withBrowser({ dist: pkg, models: modelsDir }, async ({ browser, server }) => {
   for (const backend of backends) {
     const page = await browser.newPage();
     // The figures come back as a console line as soon as they exist: on SwiftShader the page can
@@ -51,23 +38,33 @@ try {
     page.on('console', (m) => {
       const t = m.text();
       if (t.startsWith('RESULT ')) resolveResult(JSON.parse(t.slice(7)));
-      else if (!/: loaded \d+ of/.test(t) || process.env.VERBOSE) console.log(`  ${backend}: ${t}`);
+      else console.log(`  ${backend}: ${t}`);
     });
     await page.goto(`${server.url}/example.html`);
     page.evaluate(async ({ url, backend, caption }) => {
-      const m = await import('/edgecap.js');
-      await m.default();
-      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
-      const before = m.wasmMemoryBytes();
-      const t0 = performance.now();
-      const engine = await m.Engine.fromBytes(bytes, backend);
-      const loadMs = performance.now() - t0;
-      const afterLoad = m.wasmMemoryBytes();
-      let c = null;
-      if (caption) c = await engine.caption(new Uint8Array(384 * 384 * 4).fill(128), 384, 384);
-      console.log('RESULT ' + JSON.stringify({ before, afterLoad, afterCaption: m.wasmMemoryBytes(), loadMs, captionMs: c && c.ms, backend: engine.backend, adapter: engine.adapter }));
+      try {
+        const m = await import('/edgecap.js');
+        await m.default();
+        const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+        const before = m.wasmMemoryBytes();
+        const t0 = performance.now();
+        const engine = await m.Engine.fromBytes(bytes, backend);
+        const loadMs = performance.now() - t0;
+        const afterLoad = m.wasmMemoryBytes();
+        let c = null;
+        if (caption) c = await engine.caption(new Uint8Array(384 * 384 * 4).fill(128), 384, 384);
+        console.log('RESULT ' + JSON.stringify({ before, afterLoad, afterCaption: m.wasmMemoryBytes(), loadMs, captionMs: c && c.ms, backend: engine.backend, adapter: engine.adapter }));
+      } catch (e) {
+        console.log('RESULT ' + JSON.stringify({ error: `${e.code || ''} ${e.message}` }));
+      }
     }, { url: `/models/${path.basename(model)}`, backend, caption }).catch(() => {});
     const r = await result;
+    if (r.error) {
+      console.log(`${backend}: FAILED to load: ${r.error}`);
+      failed = true;
+      await page.close();
+      continue;
+    }
     const overhead = r.afterLoad - largest;
     console.log(`${backend}: adapter "${r.adapter}"; wasm memory at start ${mb(r.before)} MiB, after load ${mb(r.afterLoad)} MiB ` +
       `(load ${(r.loadMs / 1000).toFixed(1)} s)` +
@@ -76,9 +73,5 @@ try {
     if (backend === 'webgpu' && overhead > 64 * 1048576) failed = true;
     await page.close();
   }
-} finally {
-  await browser.close();
-  await server.close();
-  fs.rmSync(profile, { recursive: true, force: true });
-}
+});
 process.exit(failed ? 1 : 0);

@@ -1,0 +1,33 @@
+// What the small standalone scripts (pkg-example.mjs, wasm-memory.mjs) share: `--name value`
+// arguments, and a headless Chromium (WebGPU on) with a server for one folder and its models,
+// cleaned up however the script ends.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { start } from './server.mjs';
+
+export function namedArgs(argv = process.argv.slice(2)) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1];
+  return out;
+}
+
+/** Runs fn({browser, server}) with `dist` served at / and `models` at /models/. */
+export async function withBrowser({ dist, models }, fn) {
+  const server = await start({ dist, models });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-browser-'));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  try {
+    return await fn({ browser, server });
+  } finally {
+    await browser.close();
+    await server.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
