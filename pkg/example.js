@@ -15,7 +15,8 @@ $("load").addEventListener("click", async () => {
     engine = await Engine.fromUrl($("url").value, $("backend").value, (loaded, total) => {
       $("status").textContent = `Loading: ${Math.round((100 * loaded) / Math.max(total, 1))}%`;
     });
-    $("status").textContent = `Ready on ${engine.backend} (${engine.adapter}).`;
+    $("status").textContent = `Ready on ${engine.backend} (${engine.adapter}).` +
+      (engine.isTestModel ? " This is a test model with random weights: its words are noise." : "");
     document.body.dataset.state = "ready";
   } catch (e) {
     $("status").textContent = `Could not load the model (${e.code}): ${e.message}`;

@@ -346,7 +346,7 @@ async function load(msg) {
   progress(0, meta.size, true);
   engine = await Engine.load(reader, backend, (loaded, total) => progress(loaded, total));
   model = publicModel(meta);
-  self.postMessage({ type: 'ready', backend: engine.backend, adapter: engine.adapter, model });
+  self.postMessage({ type: 'ready', backend: engine.backend, adapter: engine.adapter, model, testModel: engine.isTestModel });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -80,6 +80,18 @@ impl Engine {
         self.adapter.clone()
     }
 
+    /// True for a model smaller than BLIP-base (vision width under 768): only the tiny
+    /// random-weight test models are, and their words are noise. The app says so.
+    #[wasm_bindgen(getter, js_name = isTestModel)]
+    pub fn is_test_model(&self) -> bool {
+        let config = match &self.inner.model {
+            Model::Cpu(c) => &c.model.config,
+            #[cfg(feature = "gpu")]
+            Model::Gpu(c) => &c.model.config,
+        };
+        config.vision_config.hidden_size < 768
+    }
+
     /// Captions RGBA pixels (`width * height * 4` bytes, row by row, as `ImageData.data`).
     #[wasm_bindgen(unchecked_return_type = "Promise<CaptionResult>")]
     pub fn caption(&self, rgba: &[u8], width: u32, height: u32) -> js_sys::Promise {

@@ -368,6 +368,8 @@ scenario('download-progress-ready', async (S) => {
     if (!before.some((s) => s === 'setup' || s === 'loading')) throw new Error(`no setup|loading state before ready: ${JSON.stringify(states)}`);
     const values = new Set(h.progress.map((p) => `${p.value}|${p.text}|${p.now}`));
     if (values.size < 2) throw new Error(`#progress did not change while loading: ${JSON.stringify(h.progress)}`);
+    // The tiny model has random weights: the app must say its words are noise.
+    if (!(await page.isVisible('#test-model'))) throw new Error('no #test-model warning for the random-weight test model');
     const phases = [...new Set(h.fromWorker.filter((m) => m.type === 'progress').map((m) => m.phase))];
     const ready = h.fromWorker.find((m) => m.type === 'ready');
     const log = await requestLog(S);

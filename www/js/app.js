@@ -367,7 +367,11 @@ function onReady(msg) {
   setBackend(msg.backend);
   storeUI.setStored(msg.model, null, msg.adapter);
   setState('ready');
-  announce('Ready. Point the camera and press Describe.');
+  // Never let noise pass for a description: the tiny test models have random weights.
+  $('test-model').hidden = !msg.testModel;
+  announce(msg.testModel
+    ? 'Ready, with a test model that has random weights: its words are noise, not a description.'
+    : 'Ready. Point the camera and press Describe.');
   focusIfLost($('capture'));
   camera.start();
   if (retryFrame) {
