@@ -7,6 +7,15 @@ set -euo pipefail
 dir=${TRUNK_STAGING_DIR:?run by trunk as a post_build hook}
 cd "$dir"
 test -f sw.js || { echo "precache.sh: no sw.js in $dir" >&2; exit 1; }
+# The app's Content-Security-Policy (a <meta> in index.html, also sent as a header: docs/web-app.md)
+# allows no inline script or style: fail the build if Trunk (or an edit) put one in the page, e.g.
+# `trunk serve` without `no_autoreload` (Trunk.toml) injects an inline live-reload script.
+csp_fail() { echo "precache.sh: index.html: $1 (the Content-Security-Policy forbids it; see docs/web-app.md)" >&2; exit 1; }
+grep -qi '<meta http-equiv="Content-Security-Policy"' index.html || csp_fail 'no <meta http-equiv="Content-Security-Policy">'
+! grep -Pzoi '<script(?![^>]*\bsrc\s*=)[^>]*>' index.html >/dev/null || csp_fail 'an inline <script> (no src)'
+! grep -qi '<style' index.html || csp_fail 'an inline <style>'
+! grep -Pqi '<[a-z][^>]*\sstyle\s*=' index.html || csp_fail 'a style="..." attribute'
+! grep -Pqi '<[a-z][^>]*\son[a-z]+\s*=' index.html || csp_fail 'an inline event handler (on...=)'
 files=$(find . -type f ! -name sw.js ! -path './models/*' ! -name '*.gguf' ! -name '*.sha256' | sed 's|^\./||' | LC_ALL=C sort)
 build=$(for f in $files; do sha256sum "$f"; done | sha256sum | cut -c1-16)
 list=$(for f in $files; do printf '"%s",' "$f"; done)

@@ -154,6 +154,7 @@ library_package_for_web_apps() {
     bash scripts/build-pkg.sh
     grep -q 'static load(reader: ModelReader, backend: BackendChoice' pkg/edgecap.d.ts
     grep -q 'captionImageData(image: ImageData): Promise<CaptionResult>' pkg/edgecap.d.ts
+    grep -q 'captionWith(rgba: .*options?: CaptionOptions): Promise<CaptionResult>' pkg/edgecap.d.ts
     # ... and its example page, used in Chromium: load from a URL, caption a picked image, on
     # the CPU and on WebGPU, each equal to the CLI on the same image and backend.
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
@@ -176,12 +177,19 @@ app_builds_with_trunk() {
     done
     # The service worker knows this build's files (scripts/precache.sh ran).
     grep -q '^const BUILD = "[0-9a-f]\{16\}";' "$WORK/dist/sw.js"
+    # The page carries its Content-Security-Policy (precache.sh also refuses inline scripts/styles;
+    # the e2e scenario privacy-no-external-requests checks the policy is in force).
+    grep -q '<meta http-equiv="Content-Security-Policy" content="[^"]*connect-src .self.;' "$WORK/dist/index.html"
     echo "wasm: $(stat -c %s "$WORK/dist/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/edgecap_bg.wasm" | wc -c) gzipped"
 }
 
 app_end_to_end_in_chromium_and_webkitgtk() {
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
     cargo build --release --quiet
+    # The test server alone (Range, faults, the Content-Security-Policy header), then the app.
+    node --test tests/e2e/server.test.mjs
+    # Includes privacy-no-external-requests, bad-models, bad-photos and long-run-cpu-20 (the short
+    # variant of `node tests/e2e/long-run.mjs --captions 200`).
     node tests/e2e/run.mjs --dist "$WORK/dist" --cli "$TARGET_DIR/release/edgecap"
 }
 

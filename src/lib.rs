@@ -5,6 +5,7 @@ pub mod caption;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod fuzz_targets;
 pub mod generate;
 pub mod model;
 pub mod preprocess;

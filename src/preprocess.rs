@@ -116,6 +116,11 @@ pub fn decode_image(bytes: &[u8]) -> Result<Rgb8, PreprocessError> {
         .with_guessed_format()
         .map_err(|err| PreprocessError::Decode(err.to_string()))?;
     reader.limits(decoder_limits());
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(bytes) {
+        // The JPEG decoder fills a cut-off scan with grey and succeeds; PIL (and so Hugging Face)
+        // refuses such a file, and a half-grey photo would be described as something it is not.
+        return Err(PreprocessError::Decode("the JPEG file is truncated (no end-of-image marker after its scan)".into()));
+    }
     let decoder = reader.into_decoder()?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height)?;
@@ -217,6 +222,34 @@ fn decoder_limits() -> Limits {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     limits
+}
+
+/// Walks a JPEG's marker segments to the first scan of the main image (skipping APPn segments,
+/// whose EXIF thumbnails carry scans and end markers of their own), then looks for the
+/// end-of-image marker after it. Inside entropy-coded data 0xFF is always stuffed, so the marker
+/// cannot appear by chance.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let mut pos = 2; // after SOI
+    while pos + 4 <= bytes.len() {
+        if bytes[pos] != 0xFF {
+            return false;
+        }
+        let marker = bytes[pos + 1];
+        match marker {
+            // Fill bytes, and markers without a length.
+            0xFF => pos += 1,
+            0x01 | 0xD0..=0xD7 => pos += 2,
+            0xD9 => return false, // end before any scan
+            _ => {
+                let len = u16::from_be_bytes([bytes[pos + 2], bytes[pos + 3]]) as usize;
+                if marker == 0xDA {
+                    return bytes[pos + 2..].windows(2).any(|w| w == [0xFF, 0xD9]);
+                }
+                pos += 2 + len;
+            }
+        }
+    }
+    false
 }
 
 fn check_dimensions(width: u32, height: u32) -> Result<(), PreprocessError> {

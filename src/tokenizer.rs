@@ -13,6 +13,7 @@ const SEP: u32 = 102;
 
 impl BlipTokenizer {
     pub fn from_json(json: &[u8], bos: u32) -> Result<Self> {
+        check_json(json)?;
         let inner = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(Self { inner, bos })
     }
@@ -38,4 +39,28 @@ impl BlipTokenizer {
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
     }
+}
+
+/// What `tokenizers` would panic on instead of failing (found by fuzzing, `fuzz/regressions/`):
+/// a syntax error inside the `decoder` object (it `expect`s the nested parse), and a
+/// `Precompiled` normalizer whose character map does not parse. A panic in wasm ends the app, so
+/// both are refused here first. BERT's tokenizer, BLIP's, has no `Precompiled` normalizer (that is
+/// SentencePiece's).
+fn check_json(json: &[u8]) -> Result<()> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+    let mut stack = vec![&value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                if map.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
+                    return Err(Error::Tokenizer("tokenizer.json has a Precompiled normalizer, which BLIP's tokenizer never has".into()));
+                }
+                stack.extend(map.values());
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -7,8 +7,63 @@
 //                  persistent: false when there is no OPFS (the model then lives in memory only).
 //   error          may carry retryable: true (lost connection, server 5xx): the page resumes by itself
 //                  when it is back online; "storage" also covers a model file locked by another tab;
-//                  an abort is not an error.
-import init, { Engine, Sha256, webgpuAdapterName } from './edgecap.js';
+//                  an abort is not an error. Code "blocked": a model address on another origin that
+//                  the app's Content-Security-Policy (connect-src 'self') refused; not retryable.
+//   page → worker  {type:"stats"}  answered at once (not queued behind a caption) with
+//                  {type:"stats", wasmMemoryBytes, gpuBuffers|null}; gpuBuffers is
+//                  {created, destroyed, live, liveBytes, collectedUndestroyed} when started as
+//                  worker.js?count-gpu-buffers=1 (a test setting: GPUDevice.createBuffer and
+//                  GPUBuffer.destroy are counted from before the engine starts), else null.
+import init, { Engine, Sha256, webgpuAdapterName, wasmMemoryBytes } from './edgecap.js';
+
+const TEST_SETTINGS = new URL(self.location.href).searchParams;
+const gpuBufferCount = TEST_SETTINGS.get('count-gpu-buffers') === '1' ? countGpuBuffers() : null;
+
+// Test setting: counts the WebGPU buffers the engine creates and destroys, to find leaks over a
+// long run (tests/e2e/long-run.mjs). Installed before the wasm module exists.
+// `collectedUndestroyed`: buffers the garbage collector took without a destroy() call (their GPU
+// memory was held until then).
+function countGpuBuffers() {
+  const c = { created: 0, destroyed: 0, liveBytes: 0, collectedUndestroyed: 0 };
+  if (typeof GPUDevice === 'undefined' || typeof GPUBuffer === 'undefined') return c;
+  const gone = new WeakSet();
+  const collected = typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry((held) => { if (!held.destroyed) c.collectedUndestroyed++; })
+    : null;
+  const holds = new WeakMap();
+  const createBuffer = GPUDevice.prototype.createBuffer;
+  GPUDevice.prototype.createBuffer = function (descriptor) {
+    const buffer = createBuffer.call(this, descriptor);
+    c.created++;
+    c.liveBytes += Number(buffer.size) || 0;
+    if (collected) {
+      const held = { destroyed: false };
+      holds.set(buffer, held);
+      collected.register(buffer, held);
+    }
+    return buffer;
+  };
+  const destroy = GPUBuffer.prototype.destroy;
+  GPUBuffer.prototype.destroy = function () {
+    if (!gone.has(this)) {
+      gone.add(this);
+      c.destroyed++;
+      c.liveBytes -= Number(this.size) || 0;
+      const held = holds.get(this);
+      if (held) held.destroyed = true;
+    }
+    return destroy.call(this);
+  };
+  return c;
+}
+
+// Content-Security-Policy violations seen in this worker (a blocked fetch of another origin), so a
+// refused model address is reported as such instead of as a lost connection.
+const violations = [];
+self.addEventListener('securitypolicyviolation', (e) => {
+  violations.push({ uri: e.blockedURI, directive: e.effectiveDirective || e.violatedDirective });
+  if (violations.length > 20) violations.shift();
+});
 
 const MODEL_FILE = 'model.gguf';
 const META_FILE = 'model.json';
@@ -35,6 +90,10 @@ self.onmessage = (event) => {
     if (downloadAbort) downloadAbort.abort();
     return;
   }
+  if (msg && msg.type === 'stats') {
+    wasmReady.then(() => self.postMessage(stats()), (err) => postError(err));
+    return;
+  }
   queue = queue.then(() => handle(msg)).catch((err) => postError(err, msg && msg.id));
 };
 
@@ -49,6 +108,16 @@ async function handle(msg) {
     case 'delete': return remove();
     default: throw codedError('internal', `Unknown message type: ${msg.type}`);
   }
+}
+
+function stats() {
+  return {
+    type: 'stats',
+    wasmMemoryBytes: wasmMemoryBytes(),
+    gpuBuffers: gpuBufferCount
+      ? { ...gpuBufferCount, live: gpuBufferCount.created - gpuBufferCount.destroyed }
+      : null,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,6 +434,7 @@ class HttpError extends Error {
 }
 
 async function fetchModel(s, url, sha256) {
+  await refuseBlockedOrigin(url);  // before anything stored is replaced
   let meta = await s.readMeta();
   if (meta && meta.url === url && meta.complete) {
     await s.openModel();
@@ -434,6 +504,9 @@ async function downloadWithRetries(s, meta, signal) {
       return;
     } catch (err) {
       if (signal.aborted) throw err;
+      if (err instanceof TypeError && (await refusedByPolicy(meta.url))) {
+        throw codedError('blocked', blockedMessage(meta.url));
+      }
       const retryable = err instanceof TypeError || err.retryable === true;
       if (!retryable || attempt >= RETRIES) {
         if (err instanceof TypeError) {
@@ -445,6 +518,45 @@ async function downloadWithRetries(s, meta, signal) {
       await sleep(1000 * 2 ** attempt, signal);
     }
   }
+}
+
+function originOf(url) {
+  try {
+    return new URL(url, self.location.href).origin;
+  } catch {
+    return null;
+  }
+}
+
+// A fetch of another origin that failed: was it the Content-Security-Policy (connect-src 'self')?
+// The violation event can arrive just after the fetch rejects: give it a moment.
+async function refusedByPolicy(url) {
+  const origin = originOf(url);
+  if (!origin || origin === self.location.origin) return false;
+  for (let i = 0; i < 5; i++) {
+    if (violations.some((v) => originOf(v.uri) === origin)) return true;
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  return false;
+}
+
+// A model on another origin: one HEAD request first, so an address the policy refuses is reported
+// before the stored model is replaced (a server that only lacks CORS fails later, as before).
+async function refuseBlockedOrigin(url) {
+  const origin = originOf(url);
+  if (!origin || origin === self.location.origin) return;
+  try {
+    await fetch(url, { method: 'HEAD', cache: 'no-store' });
+  } catch {
+    if (await refusedByPolicy(url)) throw codedError('blocked', blockedMessage(url));
+  }
+}
+
+function blockedMessage(url) {
+  return `${originOf(url)} is another site than this app (${self.location.origin}). The app may only ` +
+    'download from its own address, so that nothing about you or your camera can leave this device ' +
+    '(its security policy blocks other sites). Put the model file beside the app, or download it ' +
+    'yourself and choose “Use a model file from this device”.';
 }
 
 function parseContentRange(value) {
@@ -547,6 +659,8 @@ async function downloadOnce(s, meta, signal) {
   if (meta.size && offset !== meta.size) {
     throw Object.assign(codedError('network', `The download stopped early (${offset} of ${meta.size} bytes).`), { retryable: true });
   }
+  if (offset === 0) throw codedError('model', `${meta.url} is an empty file (0 bytes), not a model.`);
+  if (offset < 4) throw codedError('model', `${meta.url} is not a GGUF model file (only ${offset} bytes).`);
   meta.size = offset;
   progress(offset, offset, true);
 }
@@ -580,6 +694,7 @@ async function verify(s, meta) {
 
 async function copyFile(s, file) {
   if (!(file instanceof Blob)) throw codedError('internal', 'No file was given.');
+  if (file.size === 0) throw codedError('model', `${file.name || 'This file'} is empty (0 bytes), not a model.`);
   const head = new Uint8Array(await file.slice(0, 4).arrayBuffer());
   if (!isGguf(head)) throw codedError('model', `${file.name || 'This file'} is not a GGUF model file.`);
 

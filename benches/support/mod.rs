@@ -18,7 +18,7 @@ pub const BLIP_BASE_CONFIG: &str = r#"{
 }"#;
 
 /// Every tensor of BlipForConditionalGeneration with its shape, as the checkpoint names them.
-fn tensor_shapes(c: &edgecap::config::BlipConfig) -> Vec<(String, Vec<usize>)> {
+pub fn tensor_shapes(c: &edgecap::config::BlipConfig) -> Vec<(String, Vec<usize>)> {
     let (v, t) = (&c.vision_config, &c.text_config);
     let (dv, dt) = (v.hidden_size, t.hidden_size);
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
@@ -70,7 +70,7 @@ fn tensor_shapes(c: &edgecap::config::BlipConfig) -> Vec<(String, Vec<usize>)> {
 }
 
 /// f32 safetensors bytes with HF-like init: weights N(0, 0.02), LayerNorm weights 1, biases 0.
-fn random_safetensors(c: &edgecap::config::BlipConfig, seed: u64) -> Vec<u8> {
+pub fn random_safetensors(c: &edgecap::config::BlipConfig, seed: u64) -> Vec<u8> {
     let shapes = tensor_shapes(c);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut header = serde_json::Map::new();

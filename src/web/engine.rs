@@ -95,23 +95,21 @@ impl Engine {
     /// Captions RGBA pixels (`width * height * 4` bytes, row by row, as `ImageData.data`).
     #[wasm_bindgen(unchecked_return_type = "Promise<CaptionResult>")]
     pub fn caption(&self, rgba: &[u8], width: u32, height: u32) -> js_sys::Promise {
-        let image = rgb_from_rgba(width, height, rgba);
-        let inner = self.inner.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let image = image.map_err(crate::Error::from)?;
-            if inner.busy.replace(true) {
-                return Err(js_error("busy", "a caption is already running on this engine"));
-            }
-            let result = caption_on(&inner.model, &image).await;
-            inner.busy.set(false);
-            match result {
-                Ok(c) => Ok(result_object(&c, backend_name(&inner.model))),
-                // GPU errors are sticky (see backend/gpu/device.rs): whether the device was lost
-                // or failed validation, it will not caption again, so the caller reloads on the CPU.
-                Err(e @ crate::Error::Backend { .. }) if backend_name(&inner.model) == "webgpu" => Err(js_error("device-lost", e)),
-                Err(e) => Err(e.into()),
-            }
-        })
+        self.caption_opts(rgba, width, height, Ok(CaptionOptions::default()))
+    }
+
+    /// `caption` with generation options: `{maxTokens, minTokens}` (defaults 20 and 0; missing
+    /// fields keep them). `minTokens` keeps [SEP] away until that many tokens exist, so
+    /// `minTokens == maxTokens` forces exactly that many (the speed benchmarks do this).
+    #[wasm_bindgen(js_name = captionWith, unchecked_return_type = "Promise<CaptionResult>")]
+    pub fn caption_with(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        #[wasm_bindgen(unchecked_optional_param_type = "CaptionOptions")] options: Option<js_sys::Object>,
+    ) -> js_sys::Promise {
+        self.caption_opts(rgba, width, height, caption_options(options.as_ref()))
     }
 
     /// Captions an `ImageData` (a canvas's pixels).
@@ -132,6 +130,27 @@ impl Engine {
 }
 
 impl Engine {
+    fn caption_opts(&self, rgba: &[u8], width: u32, height: u32, opts: Result<CaptionOptions, JsValue>) -> js_sys::Promise {
+        let image = rgb_from_rgba(width, height, rgba);
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let opts = opts?;
+            let image = image.map_err(crate::Error::from)?;
+            if inner.busy.replace(true) {
+                return Err(js_error("busy", "a caption is already running on this engine"));
+            }
+            let result = caption_on(&inner.model, &image, &opts).await;
+            inner.busy.set(false);
+            match result {
+                Ok(c) => Ok(result_object(&c, backend_name(&inner.model))),
+                // GPU errors are sticky (see backend/gpu/device.rs): whether the device was lost
+                // or failed validation, it will not caption again, so the caller reloads on the CPU.
+                Err(e @ crate::Error::Backend { .. }) if backend_name(&inner.model) == "webgpu" => Err(js_error("device-lost", e)),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
     async fn load_from(reader: &dyn ByteReader, backend: &str, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
         let report = |loaded: u64, total: u64| {
             if let Some(f) = &on_progress {
@@ -179,15 +198,50 @@ fn backend_name(model: &Model) -> &'static str {
     }
 }
 
-async fn caption_on(model: &Model, image: &crate::preprocess::Rgb8) -> crate::Result<Caption> {
-    // The CLI's defaults (greedy, 20 new tokens, stretch to the model's size), so the app and
-    // `edgecap caption` agree on the same frame.
-    let opts = CaptionOptions::default();
+/// The CLI's defaults (greedy, 20 new tokens, stretch to the model's size) unless `captionWith`
+/// changed the token counts, so the app and `edgecap caption` agree on the same frame.
+async fn caption_on(model: &Model, image: &crate::preprocess::Rgb8, opts: &CaptionOptions) -> crate::Result<Caption> {
     match model {
-        Model::Cpu(c) => c.caption(image, &opts).await,
+        Model::Cpu(c) => c.caption(image, opts).await,
         #[cfg(feature = "gpu")]
-        Model::Gpu(c) => c.caption(image, &opts).await,
+        Model::Gpu(c) => c.caption(image, opts).await,
     }
+}
+
+/// Most new tokens `captionWith` takes (BLIP-base has 512 positions; the engine also stops at the
+/// model's own limit).
+const MAX_TOKENS: u32 = 512;
+
+/// `{maxTokens?, minTokens?}` → options; `undefined`/`null` keeps the defaults. Wrong values are
+/// refused (code "unsupported") rather than rounded.
+fn caption_options(js: Option<&js_sys::Object>) -> Result<CaptionOptions, JsValue> {
+    let mut opts = CaptionOptions::default();
+    let Some(js) = js else { return Ok(opts) };
+    // wasm-bindgen does not check that the argument is an object.
+    if !js.is_object() {
+        return Err(js_error("unsupported", "captionWith: options must be an object such as {maxTokens: 20, minTokens: 0}"));
+    }
+    let field = |name: &str, low: u32| -> Result<Option<usize>, JsValue> {
+        let v = js_sys::Reflect::get(js, &name.into())?;
+        if v.is_undefined() {
+            return Ok(None);
+        }
+        match v.as_f64() {
+            Some(n) if n.fract() == 0.0 && (f64::from(low)..=f64::from(MAX_TOKENS)).contains(&n) => Ok(Some(n as usize)),
+            _ => Err(js_error("unsupported", format!("captionWith: {name} must be a whole number from {low} to {MAX_TOKENS}"))),
+        }
+    };
+    let gen = &mut opts.generate;
+    if let Some(n) = field("maxTokens", 1)? {
+        gen.max_new_tokens = n;
+    }
+    if let Some(n) = field("minTokens", 0)? {
+        gen.min_new_tokens = n;
+    }
+    if gen.min_new_tokens > gen.max_new_tokens {
+        return Err(js_error("unsupported", format!("captionWith: minTokens ({}) is above maxTokens ({})", gen.min_new_tokens, gen.max_new_tokens)));
+    }
+    Ok(opts)
 }
 
 fn result_object(c: &Caption, backend: &str) -> JsValue {
@@ -198,6 +252,12 @@ fn result_object(c: &Caption, backend: &str) -> JsValue {
     set("caption", c.caption.as_str().into());
     set("tokenIds", c.token_ids.iter().map(|&i| JsValue::from(i)).collect::<js_sys::Array>().into());
     set("ms", c.timings_ms.total.into());
+    let t = &c.timings_ms;
+    let timings = js_sys::Object::new();
+    for (k, v) in [("preprocess", t.preprocess), ("vision", t.vision), ("decode", t.decode), ("total", t.total)] {
+        let _ = js_sys::Reflect::set(&timings, &k.into(), &v.into());
+    }
+    set("timingsMs", timings.into());
     set("backend", backend.into());
     o.into()
 }

@@ -61,7 +61,17 @@ export interface CaptionResult {
   tokenIds: number[];
   /** Milliseconds from pixels to words (preprocessing, vision pass, decoding). */
   ms: number;
+  /** `ms` in parts. On WebGPU `vision` is the time to record the vision pass: the GPU's time shows in `decode`. */
+  timingsMs: { preprocess: number; vision: number; decode: number; total: number };
   backend: "webgpu" | "cpu";
+}
+
+/** `captionWith`'s options. `minTokens` keeps [SEP] away until that many new tokens exist. */
+export interface CaptionOptions {
+  /** New tokens at most, 1-512 (default 20). */
+  maxTokens?: number;
+  /** New tokens at least, 0-maxTokens (default 0); equal to maxTokens, exactly that many. */
+  minTokens?: number;
 }
 
 /** Every rejection is an Error with one of these codes. */

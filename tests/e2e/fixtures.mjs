@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { decodePng } from './png.mjs';
+import { decodePng, encodePng, craftPng } from './png.mjs';
 
 export const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 
@@ -58,6 +58,32 @@ function convertTiny(cli, dtype, out) {
   return out;
 }
 
+/**
+ * A GGUF v3 header by hand: magic "GGUF", u32 version 3, u64 tensor_count, u64 kv_count, then
+ * `rest` (tensor infos, ...) and `pad` zero bytes. For models that lie about their contents.
+ */
+export function ggufBytes({ tensorCount, kvCount, rest = Buffer.alloc(0), pad = 0 }) {
+  const head = Buffer.alloc(24);
+  head.write('GGUF', 0, 'latin1');
+  head.writeUInt32LE(3, 4);
+  head.writeBigUInt64LE(BigInt(tensorCount), 8);
+  head.writeBigUInt64LE(BigInt(kvCount), 16);
+  return Buffer.concat([head, rest, Buffer.alloc(pad)]);
+}
+
+/** One GGUF tensor info: u64 name length, name, u32 n_dims, u64 dims..., u32 type, u64 offset. */
+function tensorInfo(name, dims, type = 0, offset = 0n) {
+  const n = Buffer.from(name, 'utf8');
+  const b = Buffer.alloc(8 + n.length + 4 + 8 * dims.length + 4 + 8);
+  let o = b.writeBigUInt64LE(BigInt(n.length), 0);
+  o += n.copy(b, o);
+  o = b.writeUInt32LE(dims.length, o);
+  for (const d of dims) o = b.writeBigUInt64LE(BigInt(d), o);
+  o = b.writeUInt32LE(type, o);
+  b.writeBigUInt64LE(BigInt(offset), o);
+  return b;
+}
+
 /** Makes every fixture under `dir` (created if missing). Returns their paths. */
 export function makeFixtures({ cli, dir }) {
   fs.mkdirSync(dir, { recursive: true });
@@ -76,6 +102,44 @@ export function makeFixtures({ cli, dir }) {
   for (let i = 0; i < 8; i++) h[i] ^= 0xff;
   fs.writeFileSync(header, h);
 
+  // Models that lie (tests/e2e run.mjs, scenario bad-models): absurd counts must fail fast, not
+  // allocate for 2^60 entries; a 0-byte file.
+  const bad = {
+    'absurd-tensor-count.gguf': ggufBytes({ tensorCount: 1n << 60n, kvCount: 0, pad: 4096 }),
+    'absurd-kv-count.gguf': ggufBytes({ tensorCount: 0, kvCount: 1n << 60n, pad: 4096 }),
+    // One tensor of 2^32 x 2^32 x 2^32 x 2^32 f32 values (far past 2^64 bytes), data "at" offset 0.
+    'absurd-dims.gguf': ggufBytes({
+      tensorCount: 1, kvCount: 0,
+      rest: tensorInfo('vision_model.embeddings.patch_embedding.weight', [1n << 32n, 1n << 32n, 1n << 32n, 1n << 32n]),
+      pad: 4096,
+    }),
+    'empty.gguf': Buffer.alloc(0),
+  };
+  const badModels = {};
+  for (const [name, bytes] of Object.entries(bad)) {
+    badModels[name] = path.join(modelsDir, name);
+    fs.writeFileSync(badModels[name], bytes);
+  }
+
+  // Photos that can't be described (scenario bad-photos), and a 1x1 one that can.
+  const photosDir = path.join(dir, 'photos');
+  fs.mkdirSync(photosDir, { recursive: true });
+  const goodPhoto = fs.readFileSync(path.join(REPO, 'tests/fixtures/images/synthetic_160x120.png'));
+  const photoBytes = {
+    'empty.png': Buffer.alloc(0),
+    'not-an-image.txt': Buffer.from('This is a text file, not a picture.\n'.repeat(40)),
+    'truncated.png': goodPhoto.subarray(0, Math.floor(goodPhoto.length * 0.6)),
+    'zero-size.png': craftPng(0, 0),
+    // A decompression bomb: its header claims 100000 x 100000 pixels (30 GB of RGB), in 1 KB.
+    'bomb-100000x100000.png': craftPng(100000, 100000, Buffer.alloc(1 << 20)),
+    'one-pixel.png': encodePng(1, 1, Buffer.from([200, 40, 40, 255])),
+  };
+  const photos = {};
+  for (const [name, bytes] of Object.entries(photoBytes)) {
+    photos[name] = path.join(photosDir, name);
+    fs.writeFileSync(photos[name], bytes);
+  }
+
   const png = path.join(REPO, 'tests/fixtures/images/synthetic_640x480.png');
   const y4m = path.join(dir, 'camera-640x480.y4m');
   if (!fs.existsSync(y4m)) pngToY4m(png, y4m);
@@ -87,6 +151,8 @@ export function makeFixtures({ cli, dir }) {
     modelSize: good.length,
     corruptTruncated: truncated,
     corruptHeader: header,
+    badModels,
+    photos,
     y4m,
     cameraPng: png,
     photoPng: path.join(REPO, 'tests/fixtures/images/synthetic_160x120.png'),

@@ -7,6 +7,10 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { start } from './server.mjs';
 
+/** Headless Chromium flags the standalone scripts share (RECIPES.md); WebGPU and camera flags are added per use. */
+export const CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'];
+
 export function namedArgs(argv = process.argv.slice(2)) {
   const out = {};
   for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1];
@@ -20,8 +24,7 @@ export async function withBrowser({ dist, models }, fn) {
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [...CHROMIUM_FLAGS, '--enable-unsafe-webgpu'],
   });
   try {
     return await fn({ browser, server });

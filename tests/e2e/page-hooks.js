@@ -15,7 +15,35 @@
     progress: [],
     captions: [],
     errors: [],
+    csp: [],
   });
+
+  // Content-Security-Policy violations in the page (a worker's go to its console, collected by the
+  // runner). Also reported to the runner through an exposed binding, which survives navigations.
+  try {
+    document.addEventListener(
+      'securitypolicyviolation',
+      (e) => {
+        const v = {
+          t: now(),
+          directive: e.effectiveDirective || e.violatedDirective,
+          blockedURI: e.blockedURI,
+          sample: e.sample,
+          source: e.sourceFile,
+          line: e.lineNumber,
+          disposition: e.disposition,
+          page: location.href,
+        };
+        E.csp.push(v);
+        try {
+          if (typeof window.__e2eCspViolation === 'function') window.__e2eCspViolation(v).catch(() => {});
+        } catch {}
+      },
+      true,
+    );
+  } catch (e) {
+    E.errors.push('csp hook: ' + e);
+  }
 
   // speechSynthesis.speak (headless Chromium has no voices and errors "not-allowed": record the calls).
   try {

@@ -5,6 +5,7 @@
 // activations to int8 after sums taken in different orders, which flips tokens of this random
 // model (its top-2 margins are 0.004-0.017; see tests/e2e/run.mjs).
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { REPO } from './fixtures.mjs';
 import { namedArgs, withBrowser } from './harness.mjs';
@@ -34,5 +35,28 @@ await withBrowser({ dist: path.resolve(args.pkg || 'pkg'), models: path.dirname(
     console.log(`${ok ? 'ok' : 'FAIL'} pkg example on ${backend} (${path.basename(file)}): "${got}" ${ok ? '=' : '!='} CLI "${cli.caption}" (${status.trim()})`);
     await page.close();
   }
+
+  // Engine.captionWith: forced token counts (the speed benchmarks rely on them) equal the CLI's
+  // --min-tokens/--max-tokens, and options it cannot honour are refused with a code.
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/example.html`);
+  await page.waitForFunction(() => document.body.dataset.state === 'setup');
+  const got = await page.evaluate(async ({ url, png }) => {
+    const { Engine } = await import('./edgecap.js');
+    const engine = await Engine.fromUrl(url, 'cpu');
+    const bitmap = await createImageBitmap(new Blob([new Uint8Array(png)], { type: 'image/png' }));
+    const ctx = new OffscreenCanvas(bitmap.width, bitmap.height).getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    const { data, width, height } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+    const forced = await engine.captionWith(data, width, height, { minTokens: 6, maxTokens: 6 });
+    const refused = await engine.captionWith(data, width, height, { minTokens: 3, maxTokens: 2 }).then(() => 'accepted', (e) => e.code);
+    engine.free();
+    return { ids: forced.tokenIds, timings: Object.keys(forced.timingsMs).join(','), refused };
+  }, { url: `models/${path.basename(cpuModel)}`, png: [...fs.readFileSync(image)] });
+  const cli = JSON.parse(execFileSync(args.cli, ['caption', '--model', cpuModel, '--backend', 'cpu', '--json', '--min-tokens', '6', '--max-tokens', '6', image]));
+  const ok = got.ids.length === 7 && got.ids.join() === cli.token_ids.join() && got.refused === 'unsupported' && got.timings === 'preprocess,vision,decode,total';
+  failures += ok ? 0 : 1;
+  console.log(`${ok ? 'ok' : 'FAIL'} captionWith {minTokens: 6, maxTokens: 6}: ids [${got.ids}] ${got.ids.join() === cli.token_ids.join() ? '=' : '!='} CLI [${cli.token_ids}]; min > max refused with code "${got.refused}"; timingsMs {${got.timings}}`);
+  await page.close();
 });
 process.exit(failures ? 1 : 0);

@@ -49,6 +49,19 @@ export function encodePng(width, height, rgba) {
   return Buffer.concat([SIG, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/**
+ * A PNG whose header says width x height (RGB, 8 bit) but whose image data is `raw` (unfiltered
+ * scanlines, deflated here): for pictures that lie about their size (zero-size, decompression bombs).
+ */
+export function craftPng(width, height, raw = Buffer.alloc(0)) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([SIG, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
 /** Decodes a PNG into {width, height, rgba: Buffer}. */
 export function decodePng(buf) {
   if (!buf.subarray(0, 8).equals(SIG)) throw new Error('not a PNG');

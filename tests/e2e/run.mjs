@@ -19,6 +19,8 @@ import { start } from './server.mjs';
 import { makeFixtures, REPO } from './fixtures.mjs';
 import { cliCaption, compareCaptions } from './cli.mjs';
 import { webkitScenarios } from './webkit.mjs';
+import { registerSafetyScenarios } from './safety.mjs';
+import { longRun } from './long-run.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HOOKS = fs.readFileSync(path.join(HERE, 'page-hooks.js'), 'utf8');
@@ -87,15 +89,22 @@ const BASE_FLAGS = [
 ];
 
 /**
- * Runs fn({context, page, logs}) in a fresh Chromium profile. opts: webgpu (bool), camera ('fake' |
- * 'none'), userDataDir (reuse), hooks (bool, default true).
+ * Runs fn({context, page, logs, csp}) in a fresh Chromium profile. opts: webgpu (bool), camera
+ * ('fake': the fixture video, a still scene | 'moving': Chromium's own fake camera, whose frames
+ * change | 'none'), flags (more Chromium flags), userDataDir (reuse), hooks (bool, default true),
+ * allowCsp (bool). Every Content-Security-Policy violation (page events, and console lines about the
+ * policy from the page, its workers and the service worker) lands in `csp`; unless allowCsp, the
+ * scenario fails when there is any.
  */
 async function withChromium(S, opts, fn) {
   const flags = [...BASE_FLAGS];
   if (opts.webgpu) flags.push('--enable-unsafe-webgpu');
-  if (opts.camera !== 'none') {
+  if (opts.camera === 'moving') {
+    flags.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
+  } else if (opts.camera !== 'none') {
     flags.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${S.fx.y4m}`);
   }
+  if (opts.flags) flags.push(...opts.flags);
   const udd = opts.userDataDir || fs.mkdtempSync(path.join(S.tmp, 'profile-'));
   const context = await chromium.launchPersistentContext(udd, {
     executablePath: CHROMIUM,
@@ -110,23 +119,49 @@ async function withChromium(S, opts, fn) {
   };
   cleanups.add(close);
   const logs = [];
+  const csp = [];
+  const cspLine = (where, text) => {
+    if (/content[- ]security[- ]policy/i.test(text)) csp.push({ where, text: text.slice(0, 300) });
+  };
   const attach = (p) => {
-    p.on('console', (m) => logs.push(`[console.${m.type()}] ${m.text()}`));
+    p.on('console', (m) => {
+      logs.push(`[console.${m.type()}] ${m.text()}`);
+      cspLine('page console', m.text());
+    });
     p.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
     p.on('crash', () => logs.push('[page crashed]'));
     p.on('worker', (w) => {
       logs.push(`[worker] ${w.url()}`);
-      w.on('console', (m) => logs.push(`[worker console.${m.type()}] ${m.text()}`));
+      w.on('console', (m) => {
+        logs.push(`[worker console.${m.type()}] ${m.text()}`);
+        cspLine('worker console', m.text());
+      });
     });
     p.on('requestfailed', (r) => logs.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
   };
   try {
     if (opts.hooks !== false) await context.addInitScript({ content: HOOKS + '\n' + (opts.initScript || '') });
+    await context.exposeBinding('__e2eCspViolation', (_source, v) => {
+      csp.push({ where: 'page event', ...v });
+    });
     context.on('page', attach);
+    context.on('serviceworker', (w) => {
+      logs.push(`[service worker] ${w.url()}`);
+      w.on('console', (m) => {
+        logs.push(`[service worker console.${m.type()}] ${m.text()}`);
+        cspLine('service worker console', m.text());
+      });
+    });
     const page = context.pages()[0] || (await context.newPage());
     attach(page);
     page.setDefaultTimeout(30000);
-    return await fn({ context, page, logs, userDataDir: udd });
+    const result = await fn({ context, page, logs, userDataDir: udd, csp });
+    if (!opts.allowCsp) {
+      await sleep(100);  // a violation is reported asynchronously
+      if (csp.length) throw new Error(`Content-Security-Policy violation(s): ${JSON.stringify(csp.slice(0, 4))}`);
+      S.cspClean.add(S.current);
+    }
+    return result;
   } catch (e) {
     e.logs = logs;
     try {
@@ -648,6 +683,20 @@ scenario('corrupt-model', async (S) => {
   });
 });
 
+registerSafetyScenarios({ scenario, withChromium, waitState, captureOnce, snapshot, hooks, fault, requestLog, cliNote, MODEL_URL, DENY_CAMERA });
+
+// The short CI variant of tests/e2e/long-run.mjs: 20 automatic-mode captions on the CPU, memory
+// measured after caption 10 and 20 (the full run is `node tests/e2e/long-run.mjs --captions 200`).
+scenario('long-run-cpu-20', async (S) => {
+  const r = await longRun({
+    serverUrl: S.server.url, modelUrl: MODEL_URL, backend: 'cpu', captions: 20, warmup: 10, intervalMs: 250,
+    captionTimeoutMs: 60000, timeoutMs: 150000, onClose: (c) => S.cleanups.add(c),
+  });
+  S.figures.longRun = { backend: 'cpu', summary: r.summary };
+  if (!r.ok) throw new Error(`${r.failures.join('; ')} — ${r.lines.join(' | ')}`);
+  return r.lines.join('; ');
+}, { timeoutMs: 180000 });
+
 scenario('installability', async (S) => {
   return withChromium(S, { webgpu: false }, async ({ context, page }) => {
     await page.goto(`${S.server.url}/?model=${MODEL_URL}`);
@@ -705,7 +754,7 @@ async function main() {
   const fx = makeFixtures({ cli, dir: path.join(tmp, 'fixtures') });
   const server = await start({ dist, models: fx.modelsDir });
   finalCleanups.add(() => server.close());
-  const S = { args, dist, cli, tmp, artifacts, fx, server, figures: {}, current: null, cleanups, modelUrl: MODEL_URL, hooksSource: HOOKS, captionTimeoutMs: args.captionTimeoutS * 1000 };
+  const S = { args, dist, cli, tmp, artifacts, fx, server, figures: {}, current: null, cleanups, modelUrl: MODEL_URL, hooksSource: HOOKS, captionTimeoutMs: args.captionTimeoutS * 1000, cspClean: new Set() };
   console.log(`e2e: dist ${dist}, server ${server.url}, chromium ${CHROMIUM}, model ${fx.modelSize} B, tmp ${tmp}`);
 
   // The software-WebGPU caption takes minutes: run it last, after the quick scenarios.
@@ -759,6 +808,9 @@ async function main() {
   if (F.webkit) console.log(`  tap→caption webkitgtk cpu: ${F.webkit.tapMs.toFixed(0)} ms (one tap)`);
   if (F.wasm) console.log(`  edgecap_bg.wasm: ${F.wasm.raw} B raw, ${F.wasm.gzip} B gzip -9`);
   else console.log('  edgecap_bg.wasm: not measured');
+  if (F.longRun) console.log(`  long run (${F.longRun.backend}): ${F.longRun.summary}`);
+  console.log(`  Content-Security-Policy: ${server.csp ? 'sent as a header and in the page' : 'NO HEADER (dist/index.html has no <meta> policy)'}; ` +
+    `no violation in the ${S.cspClean.size} Chromium scenario(s) that do not provoke one${S.cspClean.size ? ` (${[...S.cspClean].join(', ')})` : ''}`);
   console.log(`total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   await runCleanups();
   await runCleanups(finalCleanups);

@@ -1,8 +1,12 @@
 // A small static server for a Trunk dist directory, with test-controlled faults.
 // No dependencies. Used by run.mjs / webkit.mjs; also runs standalone:
 //
-//   node tests/e2e/server.mjs --dist dist [--models DIR] [--port 8080] [--host 127.0.0.1] [--coi]
+//   node tests/e2e/server.mjs --dist dist [--models DIR] [--port 8080] [--host 127.0.0.1] [--coi] [--no-csp]
 //
+// Every response carries the app's Content-Security-Policy header (as a deployment must: the
+// <meta> policy in index.html does not cover worker.js or sw.js). The policy is read from the
+// <meta http-equiv="Content-Security-Policy"> of dist/index.html, plus `frame-ancestors 'none'`
+// (header-only); `csp: null` (--no-csp) sends none, a string sends that.
 // Serves:
 //   /...           files from `dist` (`/` and directories -> index.html)
 //   /models/...    files from `models` when given (else dist/models/...)
@@ -90,6 +94,30 @@ export function parseRange(header, size) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The policy of the first <meta http-equiv="Content-Security-Policy"> in an HTML text, or null. */
+export function metaCsp(html) {
+  for (const m of html.matchAll(/<meta\b[^>]*>/gi)) {
+    const tag = m[0];
+    if (!/http-equiv\s*=\s*["']?content-security-policy["'\s/>]/i.test(tag)) continue;
+    const c = /\bcontent\s*=\s*"([^"]*)"/i.exec(tag) || /\bcontent\s*=\s*'([^']*)'/i.exec(tag);
+    return c ? c[1].trim() : null;
+  }
+  return null;
+}
+
+/** The header policy for a dist: its index.html's <meta> policy plus frame-ancestors 'none'. */
+export function headerCspFor(dist) {
+  let html;
+  try {
+    html = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
+  } catch {
+    return null;
+  }
+  const meta = metaCsp(html);
+  if (!meta) return null;
+  return /(^|;)\s*frame-ancestors\b/i.test(meta) ? meta : `${meta.replace(/;\s*$/, '')}; frame-ancestors 'none'`;
+}
+
 function freshFaults() {
   return { cut: [], corrupt: new Map(), offline: false, throttle: null, status: [] };
 }
@@ -97,11 +125,12 @@ function freshFaults() {
 /**
  * Starts the server. Returns {url, port, server, requests, faults, close()}.
  * options: dist (required), models (optional dir for /models/), port (0 = any), host, coi (COOP/COEP headers),
- * quiet.
+ * csp ('auto': from dist/index.html, see headerCspFor; a string; null: none), quiet.
  */
-export async function start({ dist, models = null, port = 0, host = '127.0.0.1', coi = false, quiet = true } = {}) {
+export async function start({ dist, models = null, port = 0, host = '127.0.0.1', coi = false, csp = 'auto', quiet = true } = {}) {
   if (!dist) throw new Error('start: dist is required');
   const distRoot = path.resolve(dist);
+  const cspHeader = csp === 'auto' ? headerCspFor(distRoot) : csp || null;
   const modelsRoot = models ? path.resolve(models) : null;
   const requests = [];
   let faults = freshFaults();
@@ -235,6 +264,9 @@ export async function start({ dist, models = null, port = 0, host = '127.0.0.1',
       serviceWorker: req.headers['service-worker'] || null,
       secFetchDest: req.headers['sec-fetch-dest'] || null,
       userAgent: req.headers['user-agent'] || null,
+      // A request body (the privacy scenario asserts the page never sends one).
+      contentLength: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : null,
+      chunked: /chunked/i.test(req.headers['transfer-encoding'] || ''),
       status: null,
       bytes: 0,
     };
@@ -283,7 +315,7 @@ export async function start({ dist, models = null, port = 0, host = '127.0.0.1',
       }
       if (!stat || !stat.isFile()) {
         rec.status = 404;
-        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...(cspHeader ? { 'content-security-policy': cspHeader } : {}) });
         return res.end('not found: ' + p + '\n');
       }
       buf = await fsp.readFile(file);
@@ -299,6 +331,7 @@ export async function start({ dist, models = null, port = 0, host = '127.0.0.1',
       'accept-ranges': 'bytes',
       'cache-control': 'no-cache',
     };
+    if (cspHeader) headers['content-security-policy'] = cspHeader;
     if (coi) {
       headers['cross-origin-opener-policy'] = 'same-origin';
       headers['cross-origin-embedder-policy'] = 'require-corp';
@@ -367,6 +400,7 @@ export async function start({ dist, models = null, port = 0, host = '127.0.0.1',
   return {
     url: `http://${shownHost}:${actualPort}`,
     port: actualPort,
+    csp: cspHeader,
     server,
     requests,
     get faults() {
@@ -387,6 +421,7 @@ function parseArgs(argv) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--coi') out.coi = true;
+    else if (a === '--no-csp') out.noCsp = true;
     else if (a.startsWith('--')) out[a.slice(2)] = argv[++i];
   }
   return out;
@@ -395,10 +430,10 @@ function parseArgs(argv) {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const a = parseArgs(process.argv.slice(2));
   if (!a.dist) {
-    console.error('usage: node server.mjs --dist DIR [--models DIR] [--port N] [--host H] [--coi]');
+    console.error('usage: node server.mjs --dist DIR [--models DIR] [--port N] [--host H] [--coi] [--no-csp]');
     process.exit(2);
   }
-  const s = await start({ dist: a.dist, models: a.models || null, port: Number(a.port || 8080), host: a.host || '127.0.0.1', coi: !!a.coi, quiet: false });
+  const s = await start({ dist: a.dist, models: a.models || null, port: Number(a.port || 8080), host: a.host || '127.0.0.1', coi: !!a.coi, csp: a.noCsp ? null : 'auto', quiet: false });
   console.log(`serving ${path.resolve(a.dist)} at ${s.url}/` + (a.models ? ` (models: ${path.resolve(a.models)})` : ''));
   const stop = () => s.close().then(() => process.exit(0));
   process.on('SIGINT', stop);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { start, parseRange } from './server.mjs';
+import { start, parseRange, metaCsp } from './server.mjs';
 
 function tmpTree() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-srv-'));
@@ -158,4 +158,26 @@ test('static files, MIME types, ranges, ETag, faults, request log', async (t) =>
   assert.ok(!log.some((x) => x.path.startsWith('/__test/')));
   await fetch(u('/__test/reset'), { method: 'POST' });
   assert.equal((await (await fetch(u('/__test/requests'))).json()).length, 0);
+});
+
+test('Content-Security-Policy header from the <meta> of index.html', async (t) => {
+  const tree = tmpTree();
+  const policy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
+  fs.writeFileSync(path.join(tree.dist, 'index.html'),
+    `<!doctype html><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${policy}" /><title>x</title>`);
+  assert.equal(metaCsp(fs.readFileSync(path.join(tree.dist, 'index.html'), 'utf8')), policy);
+  assert.equal(metaCsp('<meta name="description" content="x">'), null);
+  const s = await start({ dist: tree.dist, models: tree.models });
+  const none = await start({ dist: tree.dist, models: tree.models, csp: null });
+  t.after(async () => {
+    await s.close();
+    await none.close();
+    fs.rmSync(tree.root, { recursive: true, force: true });
+  });
+  const want = `${policy}; frame-ancestors 'none'`;
+  assert.equal(s.csp, want);
+  for (const p of ['/', '/w.js', '/a.wasm', '/models/m.gguf', '/missing']) {
+    assert.equal((await fetch(s.url + p)).headers.get('content-security-policy'), want, p);
+  }
+  assert.equal((await fetch(none.url + '/w.js')).headers.get('content-security-policy'), null);
 });

@@ -147,9 +147,13 @@ async function webkitRun(S, { features, label }) {
       : `= CLI cpu on the ${frame.width}x${frame.height} mock-camera frame`;
   }
   const env = await s.exec('return { storage: typeof navigator.storage, opfs: !!(navigator.storage && navigator.storage.getDirectory), gpu: typeof navigator.gpu, ua: navigator.userAgent }');
+  // The app's Content-Security-Policy holds in WebKit too (camera, worker, wasm): no violation
+  // since the hooks were installed (the ones during the first load are not seen from here).
+  const csp = await s.exec('return window.__e2e.csp');
+  if (csp.length) await fail(`Content-Security-Policy violation(s) in WebKitGTK: ${JSON.stringify(csp.slice(0, 4))}`);
   await s.delete();
   session = null;
-  return `${label}: ready on cpu; #capture → ${JSON.stringify(caption)} ${cmp}; speak() called with it; tap→caption ${tapMs.toFixed(0)} ms; navigator.storage ${env.storage}, OPFS ${env.opfs ? 'present' : 'absent'}, navigator.gpu ${env.gpu}`;
+  return `${label}: ready on cpu; #capture → ${JSON.stringify(caption)} ${cmp}; speak() called with it; tap→caption ${tapMs.toFixed(0)} ms; navigator.storage ${env.storage}, OPFS ${env.opfs ? 'present' : 'absent'}, navigator.gpu ${env.gpu}; no CSP violation`;
 }
 
 export const webkitScenarios = [

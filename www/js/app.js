@@ -3,13 +3,16 @@
 // Test contract (tests/e2e rely on it): body[data-state] ∈ setup|loading|ready|captioning|error;
 // ?model=URL loads and stores that model on start; ?backend=cpu|webgpu|auto is passed to the
 // worker; #capture, #caption (exactly the caption text), #backend ("webgpu"|"cpu"), #caption-time
-// (ms of the last caption, a number), #progress, #error, #retry, #choose-file, #delete-model.
+// (ms of the last caption, a number), #progress, #error, #retry, #choose-file, #delete-model,
+// #image-error (a photo or frame that could not be described; the app stays ready).
+// Test and benchmark settings: ?auto-interval=MS (automatic mode's period, default 3000, clamped
+// to 200–60000) and ?count-gpu-buffers=1 (the worker counts WebGPU buffers: see worker.js "stats").
 //
 // The only global, for tests: window.edgecap = { lastFrame, worker }. lastFrame is
 // {width, height, rgba} with rgba a Uint8ClampedArray copy of the last frame sent to be captioned,
 // so a test can caption exactly that frame with the CLI and compare the two captions; worker is
 // the model worker, to post protocol messages directly (replaced if a hung GPU forces a restart).
-import { Camera, decodePhoto } from './camera.js';
+import { Camera, decodePhoto, MAX_PHOTO_PIXELS, MAX_PHOTO_BYTES } from './camera.js';
 import { thumbnail, changed } from './frame-diff.js';
 import { Speech } from './speech.js';
 import { initEarcon, unlockAudio, click } from './earcon.js';
@@ -19,7 +22,9 @@ import { initInstallHint } from './install-hint.js';
 import { holdWakeLock } from './wake-lock.js';
 
 const $ = (id) => document.getElementById(id);
-const AUTO_EVERY_MS = 3000;
+const params = new URLSearchParams(location.search);
+// Automatic mode looks at the view this often (?auto-interval=MS for tests and benchmarks).
+const AUTO_EVERY_MS = clampedInt(params.get('auto-interval'), 3000, 200, 60000);
 // A WebGPU caption that hasn't answered by then is taken to be hung (a wedged driver never rejects):
 // the worker is restarted on the CPU. Far above a real first caption, shader compilation included.
 // Only when the app chose WebGPU itself: `?backend=webgpu` asks for it whatever it costs (tests run
@@ -28,16 +33,22 @@ const GPU_WATCHDOG_MS = 45000;
 // Loading reports each tensor; this long without a word while loading for the GPU means it hangs.
 const LOAD_STALL_MS = 30000;
 
-const params = new URLSearchParams(location.search);
 const backendPref = ['cpu', 'webgpu', 'auto'].includes(params.get('backend')) ? params.get('backend') : 'auto';
 const modelParam = params.get('model');
+
+const workerUrl = params.get('count-gpu-buffers') === '1' ? 'worker.js?count-gpu-buffers=1' : 'worker.js';
+
+function clampedInt(text, fallback, min, max) {
+  const n = Number.parseInt(text ?? '', 10);
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback;
+}
 
 let worker = null;
 const edgecap = { lastFrame: null, worker: null };
 window.edgecap = edgecap;
 
 function spawnWorker() {
-  worker = new Worker('worker.js', { type: 'module' });
+  worker = new Worker(workerUrl, { type: 'module' });
   edgecap.worker = worker;
   worker.addEventListener('message', onWorkerMessage);
   worker.addEventListener('error', onWorkerError);
@@ -182,9 +193,31 @@ function finishPending() {
   return p;
 }
 
+// A photo or frame that could not be described: said in #image-error (role="alert"); the app stays
+// ready, so the camera, Describe and the photo buttons are the way on.
+function showImageError(message) {
+  $('image-error').textContent = message;
+  $('image-error').hidden = false;
+}
+
+function clearImageError() {
+  $('image-error').hidden = true;
+  $('image-error').textContent = '';
+}
+
+const PHOTO_PROBLEMS = {
+  empty: () => 'That file is empty. Choose another photo.',
+  'file-too-large': (e) => `That file is too large to be a photo (${Math.round(e.bytes / 1048576)} MB; at most ${MAX_PHOTO_BYTES / 1048576} MB). Choose another photo.`,
+  'too-large': (e) => `That picture is too large to describe (${e.width} × ${e.height} pixels; at most ${Math.round(MAX_PHOTO_PIXELS / 1e6)} million pixels). Choose another photo.`,
+  'no-pixels': () => 'That picture has no pixels (its size is zero). Choose another photo.',
+  damaged: () => 'That picture file is damaged or incomplete, so it could not be opened. Choose another photo.',
+  unreadable: () => 'That file could not be opened as a picture. Choose a photo (JPEG, PNG, HEIC, WebP or GIF).',
+};
+
 function onCaption(msg) {
   if (!pending || msg.id !== pending.id) return;
   const { auto } = finishPending();
+  clearImageError();
   setState('ready');
   $('caption-time').textContent = String(Math.round(msg.ms));
   $('caption-meta').hidden = false;
@@ -200,7 +233,7 @@ function onCaptionError(msg) {
   finishPending();
   if (msg.code === 'image') {
     setState('ready');
-    announce(`That picture could not be described: ${msg.message}`);
+    showImageError(`That picture could not be described: ${msg.message}`);
     return;
   }
   // The engine is in doubt: Retry loads the stored model again.
@@ -225,11 +258,13 @@ for (const [button, input] of [['choose-photo', 'photo'], ['choose-library', 'li
     const file = $(input).files && $(input).files[0];
     $(input).value = '';
     if (!file || state !== 'ready') return;
+    clearImageError();
     let frame;
     try {
       frame = await decodePhoto(file);
-    } catch {
-      announce('That photo could not be opened. Try another one.');
+    } catch (err) {
+      const problem = PHOTO_PROBLEMS[err && err.reason] || PHOTO_PROBLEMS.unreadable;
+      showImageError(problem(err || {}));
       return;
     }
     sendFrame(frame, { auto: false });
@@ -339,11 +374,18 @@ const ERROR_TEXT = {
   'storage-full': () => "There isn't enough free storage on this device for the model. Free some space (Settings, General, iPhone Storage), then choose Try again.",
   network: (m) => `The model could not be downloaded. ${m}`,
   checksum: (m) => m,
-  model: (m) => `This model can't be used. ${m}`,
+  model: (m) => `This model can't be used. ${sentence(m)} Choose another model file, or download the model again.`,
+  blocked: (m) => `The model could not be downloaded. ${m}`,
   storage: (m) => `The model storage on this device failed. ${m}`,
   unsupported: (m) => `This device can't run the model that way. ${m}`,
   'device-lost': (m) => `The graphics processor stopped working. ${m}`,
 };
+
+/** The text ending with a full stop. */
+function sentence(text) {
+  const t = String(text || '').trim();
+  return !t || /[.!?…)]$/.test(t) ? t : `${t}.`;
+}
 
 function showError(code, message, retryable = false) {
   holdWakeLock('loading', false);
@@ -351,6 +393,9 @@ function showError(code, message, retryable = false) {
   $('error').textContent = text;
   $('error').dataset.code = code || 'internal';
   $('error').dataset.retryable = String(!!retryable);
+  // A bad model file or a refused address gives the same answer again: offer only the ways out
+  // that change something (another file, another address, delete).
+  $('retry').hidden = (code === 'model' || code === 'blocked') && !workerDead;
   $('status').textContent = '';  // stale progress; the alert says what matters now
   setState('error');
   $('error-heading').focus();

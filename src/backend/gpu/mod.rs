@@ -217,6 +217,7 @@ impl GpuBackend {
             staging.unmap();
             let mut r = self.recorder.borrow_mut();
             r.encoder(&self.device).copy_buffer_to_buffer(&staging, 0, dst.raw(), 0, size);
+            r.retire(staging);
         }
         dst
     }

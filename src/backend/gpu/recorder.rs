@@ -26,6 +26,10 @@ pub(super) struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
     params: Vec<u8>,
     arena: wgpu::Buffer,
+    /// Upload staging buffers whose copies are recorded but not yet submitted: destroyed right
+    /// after the submit that reads them. Dropping is not enough in the browser, where wgpu leaves
+    /// a dropped buffer's memory to the garbage collector (a frame's pixels per caption).
+    retired: Vec<wgpu::Buffer>,
     pub submits: u64,
     pub dispatches: u64,
 }
@@ -38,7 +42,7 @@ impl Recorder {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Self { pass: None, encoder: None, params: Vec::with_capacity(SLOT * 64), arena, submits: 0, dispatches: 0 }
+        Self { pass: None, encoder: None, params: Vec::with_capacity(SLOT * 64), arena, retired: Vec::new(), submits: 0, dispatches: 0 }
     }
 
     /// The encoder for a copy: ends the open compute pass first.
@@ -59,6 +63,16 @@ impl Recorder {
             self.params.clear();
             self.submits += 1;
         }
+        // Work already submitted keeps a destroyed buffer alive until it completes (WebGPU and
+        // wgpu-core both defer the free), so this is safe as soon as the submit is queued.
+        for buffer in self.retired.drain(..) {
+            buffer.destroy();
+        }
+    }
+
+    /// Hands over a buffer that recorded commands read, to be destroyed after their submit.
+    pub fn retire(&mut self, buffer: wgpu::Buffer) {
+        self.retired.push(buffer);
     }
 
     pub fn dispatch(

@@ -1,0 +1,147 @@
+// edgecap's wasm CPU path next to candle-transformers' quantized_blip compiled to wasm
+// (bench/candle-wasm), in one headless Chromium page: the same GGUF file, the same RGBA frame,
+// 20 forced tokens, interleaved runs, medians and the ratio. Prints figures; asserts nothing but
+// that both sides made bos + 20 tokens.
+//
+//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--model FILE.gguf] [--image FILE.png] [--no-build]
+//
+// Builds first (incremental; the first time about 8 min for bench/candle-wasm and a few for
+// edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/) and `bash bench/candle-wasm/build.sh`
+// (bench/candle-wasm/pkg/). `--no-build` uses what is there.
+//
+// Both sides: wasm32 + SIMD128 (the repository's .cargo/config.toml), release, no wasm-opt, one
+// thread (no SharedArrayBuffer here, so no wasm threads on either side). A run is timed in JS
+// around one call: RGBA frame (384x384, so neither side resizes) in, token ids out (bos + N).
+// The model is a GGUF with candle's layout (`--compat candle`); by default the random-weight
+// BLIP-base that `cargo bench --bench cpu_speed` writes on its first run.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { withBrowser } from '../../tests/e2e/harness.mjs';
+import { decodePng } from '../../tests/e2e/png.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
+};
+const runs = Number(opt('runs', 5));
+const tokens = Number(opt('tokens', 20));
+const model = path.resolve(opt('model', path.join(REPO, 'target/bench-models/blip-base-random-q8_0.gguf')));
+const imageFile = path.resolve(opt('image', path.join(REPO, 'tests/fixtures/images/synthetic_384x384.png')));
+if (!(runs >= 1) || !(tokens >= 1)) throw new Error('--runs and --tokens must be at least 1');
+if (!fs.existsSync(model)) {
+  console.error(`${model} is missing: \`cargo bench --bench cpu_speed\` writes it on its first run (or give --model FILE.gguf, candle layout)`);
+  process.exit(2);
+}
+
+function build(what, script) {
+  const t = performance.now();
+  execFileSync('bash', [path.join(REPO, script)], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log(`build ${what}: ${((performance.now() - t) / 1000).toFixed(1)} s (bash ${script})`);
+}
+if (!argv.includes('--no-build')) {
+  build('edgecap pkg/', 'scripts/build-pkg.sh');
+  build('bench/candle-wasm/pkg/', 'bench/candle-wasm/build.sh');
+}
+for (const f of ['pkg/edgecap.js', 'bench/candle-wasm/pkg/candle_wasm.js']) {
+  if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run without --no-build`);
+}
+
+const png = decodePng(fs.readFileSync(imageFile));
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+const mib = (b) => (b / 1048576).toFixed(0);
+const f0 = (x) => x.toFixed(0);
+
+console.log(`model: ${path.relative(REPO, model)} (${(fs.statSync(model).size / 1e6).toFixed(1)} MB)`);
+console.log(`frame: ${path.relative(REPO, imageFile)} (${png.width}x${png.height} RGBA)`);
+console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}); both sides single-threaded wasm`);
+
+// The whole repository is served (pkg/, bench/candle-wasm/pkg/, this page) and the model's folder at /models/.
+await withBrowser({ dist: REPO, models: path.dirname(model) }, async ({ browser, server }) => {
+  const page = await browser.newPage();
+  page.on('console', (m) => m.type() === 'error' && console.error(`  page: ${m.text()}`));
+  page.on('pageerror', (e) => console.error(`  page error: ${e.message}`));
+  await page.goto(`${server.url}/benches/web/wasm_speed.html`);
+
+  const setup = await page.evaluate(async ({ url, frame, width, height }) => {
+    const edgecap = await import('/pkg/edgecap.js');
+    await edgecap.default();
+    const candle = await import('/bench/candle-wasm/pkg/candle_wasm.js');
+    const candleWasm = await candle.default();
+    if (typeof edgecap.Engine.prototype.captionWith !== 'function') {
+      throw new Error('pkg/ has no Engine.captionWith: rebuild it (bash scripts/build-pkg.sh)');
+    }
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const b = Uint8Array.from(atob(frame), (c) => c.charCodeAt(0));
+    let t = performance.now();
+    const engine = await edgecap.Engine.fromBytes(bytes, 'cpu');
+    const edgecapLoadMs = performance.now() - t;
+    t = performance.now();
+    const peer = candle.CandleBlip.load(bytes);
+    const candleLoadMs = performance.now() - t;
+    window.bench = { engine, peer, frame: b, width, height, edgecapMem: () => edgecap.wasmMemoryBytes(), candleMem: () => candleWasm.memory.buffer.byteLength };
+    return {
+      ua: navigator.userAgent, crossOriginIsolated: self.crossOriginIsolated,
+      backend: engine.backend, adapter: engine.adapter, candleThreads: peer.threads, candleSimd: peer.simd128,
+      edgecapLoadMs, candleLoadMs, edgecapMem: edgecap.wasmMemoryBytes(), candleMem: candleWasm.memory.buffer.byteLength,
+    };
+  }, { url: `/models/${path.basename(model)}`, frame: Buffer.from(png.rgba).toString('base64'), width: png.width, height: png.height });
+  const chromium = /Chrome\/([\d.]+)/.exec(setup.ua)?.[1];
+  console.log(`browser: Chromium ${chromium} headless; crossOriginIsolated ${setup.crossOriginIsolated} (no wasm threads); ` +
+    `edgecap backend "${setup.backend}" (${setup.adapter}); candle threads ${setup.candleThreads}, simd128 ${setup.candleSimd}`);
+  console.log(`load: edgecap ${f0(setup.edgecapLoadMs)} ms (wasm memory ${mib(setup.edgecapMem)} MiB), ` +
+    `candle ${f0(setup.candleLoadMs)} ms (wasm memory ${mib(setup.candleMem)} MiB)`);
+
+  // One caption; wall time in JS around the call, split from each engine's own timings.
+  const side = (name) => page.evaluate(async ({ name, tokens }) => {
+    const { engine, peer, frame, width, height } = window.bench;
+    const t = performance.now();
+    const r = name === 'edgecap'
+      ? await engine.captionWith(frame, width, height, { minTokens: tokens, maxTokens: tokens })
+      : peer.caption(frame, width, height, tokens);
+    const ms = performance.now() - t;
+    return { ms, vision: r.timingsMs.vision, decode: r.timingsMs.decode, ids: Array.from(r.tokenIds) };
+  }, { name, tokens });
+  const check = (name, r) => {
+    if (r.ids.length !== tokens + 1) throw new Error(`${name} made ${r.ids.length} ids, not bos + ${tokens}: ${r.ids}`);
+    return r;
+  };
+
+  const w = { edgecap: check('edgecap', await side('edgecap')), candle: check('candle', await side('candle')) };
+  console.log(`warm-up: edgecap ${f0(w.edgecap.ms)} ms, candle ${f0(w.candle.ms)} ms`);
+  const all = { edgecap: [], candle: [] };
+  for (let i = 0; i < runs; i++) {
+    // Interleaved, the order swapped every run so neither side always follows the other.
+    const order = i % 2 ? ['candle', 'edgecap'] : ['edgecap', 'candle'];
+    for (const name of order) all[name].push(check(name, await side(name)));
+    const e = all.edgecap[i], c = all.candle[i];
+    console.log(`run ${i + 1} (${order[0]} first): edgecap ${f0(e.ms)} ms (vision ${f0(e.vision)}, decode ${f0(e.decode)}) | ` +
+      `candle ${f0(c.ms)} ms (vision ${f0(c.vision)}, decode ${f0(c.decode)})`);
+  }
+
+  const med = (name) => {
+    const r = all[name];
+    return { ms: median(r.map((x) => x.ms)), vision: median(r.map((x) => x.vision)), decode: median(r.map((x) => x.decode)) };
+  };
+  const e = med('edgecap'), c = med('candle');
+  const line = (label, m) => `  ${label} vision ${f0(m.vision).padStart(6)} ms   per token ${(m.decode / tokens).toFixed(1).padStart(6)} ms   caption ${f0(m.ms).padStart(6)} ms`;
+  console.log(`\nmedians over ${runs} runs, RGBA ${png.width}x${png.height} frame -> bos + ${tokens} forced tokens, one thread, wasm SIMD128:`);
+  console.log(line('edgecap (wasm cpu, q8_0):          ', e));
+  console.log(line('candle quantized_blip (wasm, q8_0):', c));
+  console.log(`  edgecap speed-up: caption ${(c.ms / e.ms).toFixed(2)}x (target >= 3x), vision ${(c.vision / e.vision).toFixed(2)}x, per token ${(c.decode / e.decode).toFixed(2)}x`);
+  console.log('  (caption: wall time in JS around one call, frame in, ids out; vision and per token from each engine\'s own clock;');
+  console.log('   edgecap\'s vision includes the cross-attention K/V of all decoder layers, which candle recomputes at every token)');
+  const last = (name) => all[name][runs - 1].ids;
+  const same = JSON.stringify(last('edgecap')) === JSON.stringify(last('candle'));
+  console.log(`token ids (last run): edgecap [${last('edgecap')}]`);
+  console.log(`                      candle  [${last('candle')}]${same ? ' (identical)' : ' (differ)'}`);
+  console.log(`wasm memory after the runs: edgecap ${mib(await page.evaluate(() => window.bench.edgecapMem()))} MiB, candle ${mib(await page.evaluate(() => window.bench.candleMem()))} MiB`);
+});
