@@ -34,3 +34,19 @@ export async function withBrowser({ dist, models }, fn) {
     fs.rmSync(profile, { recursive: true, force: true });
   }
 }
+
+/** The app's model worker answers {type:"stats"} at once: {wasmMemoryBytes, gpuBuffers}. */
+export function workerStats(page, timeoutMs = 30000) {
+  return page.evaluate((timeoutMs) => new Promise((resolve, reject) => {
+    const w = window.edgecap.worker;
+    const t = setTimeout(() => reject(new Error('the worker did not answer {type:"stats"}')), timeoutMs);
+    const on = (e) => {
+      if (!e.data || e.data.type !== 'stats') return;
+      clearTimeout(t);
+      w.removeEventListener('message', on);
+      resolve(e.data);
+    };
+    w.addEventListener('message', on);
+    w.postMessage({ type: 'stats' });
+  }), timeoutMs);
+}

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { start } from './server.mjs';
 import { makeFixtures } from './fixtures.mjs';
-import { CHROMIUM_FLAGS } from './harness.mjs';
+import { CHROMIUM_FLAGS, workerStats } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HOOKS = fs.readFileSync(path.join(HERE, 'page-hooks.js'), 'utf8');
@@ -155,18 +155,7 @@ export async function longRun(opts) {
       }
       await sleep(100);
       const heap = await heaps(cdp, serverUrl);
-      const stats = await page.evaluate(() => new Promise((resolve, reject) => {
-        const w = window.edgecap.worker;
-        const t = setTimeout(() => reject(new Error('the worker did not answer {type:"stats"}')), 30000);
-        const on = (e) => {
-          if (!e.data || e.data.type !== 'stats') return;
-          clearTimeout(t);
-          w.removeEventListener('message', on);
-          resolve(e.data);
-        };
-        w.addEventListener('message', on);
-        w.postMessage({ type: 'stats' });
-      }));
+      const stats = await workerStats(page);
       const n = (await captionsSoFar()).n;
       log(`  ${label}: after caption ${n}: wasm ${mib(stats.wasmMemoryBytes)} MiB, worker JS heap ${mib(heap.worker)} MiB, page JS heap ${mib(heap.page)} MiB` +
         (stats.gpuBuffers ? `, GPU buffers live ${stats.gpuBuffers.live} (${mib(stats.gpuBuffers.liveBytes)} MiB; created ${stats.gpuBuffers.created}, destroyed ${stats.gpuBuffers.destroyed}, garbage-collected without destroy() ${stats.gpuBuffers.collectedUndestroyed})` : ''));

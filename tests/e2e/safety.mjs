@@ -9,6 +9,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { metaCsp } from './server.mjs';
 import { REPO } from './fixtures.mjs';
+import { workerStats } from './harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -117,19 +118,6 @@ function trunkTomlCsp() {
 export function registerSafetyScenarios(h) {
   const { scenario, withChromium, waitState, captureOnce, snapshot, hooks, fault, requestLog, cliNote, MODEL_URL, DENY_CAMERA } = h;
 
-  /** {type:"stats"} from the model worker. */
-  const workerStats = (page) => page.evaluate(() => new Promise((resolve, reject) => {
-    const w = window.edgecap.worker;
-    const t = setTimeout(() => reject(new Error('no stats answer')), 15000);
-    const on = (e) => {
-      if (!e.data || e.data.type !== 'stats') return;
-      clearTimeout(t);
-      w.removeEventListener('message', on);
-      resolve(e.data);
-    };
-    w.addEventListener('message', on);
-    w.postMessage({ type: 'stats' });
-  }));
 
   const visible = (page, sel) => page.locator(sel).first().isVisible().catch(() => false);
 
@@ -365,7 +353,7 @@ export function registerSafetyScenarios(h) {
           if (!(await visible(page, b))) throw new Error(`${where}: ${b} is not visible`);
         }
         if (ms > 15000) throw new Error(`${where}: the error took ${ms} ms`);
-        maxWasm = Math.max(maxWasm, (await workerStats(page)).wasmMemoryBytes);
+        maxWasm = Math.max(maxWasm, (await workerStats(page, 15000)).wasmMemoryBytes);
         // The way out, then a caption.
         if (out === 'download') {
           await page.locator('#model-url').fill(MODEL_URL.slice(1));
