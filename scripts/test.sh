@@ -152,7 +152,9 @@ library_builds_for_wasm() {
 library_package_for_web_apps() {
     # pkg/: wasm-bindgen --target web, with its TypeScript types ...
     bash scripts/build-pkg.sh
-    grep -q 'static load(reader: ModelReader, backend: BackendChoice' pkg/edgecap.d.ts
+    grep -q 'static load(reader: ModelReader, backend: BackendChoice, onProgress?: ProgressCallback, options?: LoadOptions)' pkg/edgecap.d.ts
+    grep -q 'readonly submitEvery: number | undefined' pkg/edgecap.d.ts
+    grep -q 'readonly gpuLimits: GpuLimitsChoice | undefined' pkg/edgecap.d.ts
     grep -q 'captionImageData(image: ImageData): Promise<CaptionResult>' pkg/edgecap.d.ts
     grep -q 'captionWith(rgba: .*options?: CaptionOptions): Promise<CaptionResult>' pkg/edgecap.d.ts
     # ... and its example page, used in Chromium: load from a URL, caption a picked image, on

@@ -3,7 +3,7 @@
 
 use web_time::Instant;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Mark};
 use crate::config::BlipConfig;
 use crate::generate::{beam::beam_search, greedy::greedy, GenerateOptions, StepDecoder};
 use crate::model::{Blip, CrossKv, SelfKv, TextDecoder};
@@ -106,8 +106,10 @@ impl<B: Backend> Captioner<B> {
     pub async fn caption_pixels(&self, pixels: &[f32], size: usize, opts: &CaptionOptions) -> Result<(Vec<u32>, f64)> {
         let b = &self.backend;
         let start = Instant::now();
+        b.mark(Mark::Vision);
         let image = self.model.vision.forward(b, &b.upload_f32(pixels, &[3, size, size])?, size)?;
         let cross = self.model.text.cross_kv(b, &image)?;
+        b.mark(Mark::Decode);
         let vision_ms = (Instant::now() - start).as_secs_f64() * 1e3;
         let prefix = self.tokenizer.prefix(opts.prompt.as_deref())?;
         let positions = self.model.text.max_positions;
@@ -118,7 +120,8 @@ impl<B: Backend> Captioner<B> {
         // Positions past the table do not exist: stop there, as a shorter max_new_tokens would.
         gen.max_new_tokens = gen.max_new_tokens.min(positions - prefix.len());
         let ids = if gen.num_beams > 1 {
-            let mut session = BeamSession { b, text: &self.model.text, cross: &cross, cache: SelfKv::new(self.model.text.layers()) };
+            let cache = SelfKv::new(b, &self.model.text, prefix.len() + gen.max_new_tokens)?;
+            let mut session = BeamSession { b, text: &self.model.text, cross: &cross, cache };
             beam_search(&mut session, &prefix, &gen).await?
         } else {
             greedy(b, &self.model.text, &cross, &prefix, &gen).await?

@@ -134,6 +134,11 @@ fn check_cases(cases: &[Case], model_args: impl Fn(&str) -> Vec<OsString>) {
 }
 
 fn check_cases_on(backend: &str, cases: &[Case], model_args: impl Fn(&str) -> Vec<OsString>) {
+    check_cases_with(backend, &[], cases, model_args)
+}
+
+/// `check_cases_on` with extra flags for every run (GPU settings).
+fn check_cases_with(backend: &str, extra: &[&str], cases: &[Case], model_args: impl Fn(&str) -> Vec<OsString>) {
     let mut groups: Vec<(&str, &str, Vec<&Case>)> = Vec::new();
     for case in cases {
         match groups.iter_mut().find(|(m, mode, _)| *m == case.model && *mode == case.mode) {
@@ -144,6 +149,7 @@ fn check_cases_on(backend: &str, cases: &[Case], model_args: impl Fn(&str) -> Ve
     for (model, mode, group) in groups {
         let images: Vec<PathBuf> = group.iter().map(|c| fixture(&c.image)).collect();
         let mut args = argv!["caption", "--backend", backend, "--json"];
+        args.extend(extra.iter().map(OsString::from));
         args.extend(model_args(model));
         args.extend(mode_flags(mode));
         args.extend(images.iter().map(OsString::from));
@@ -195,6 +201,10 @@ fn gpu_backend_captions_like_transformers() {
         cases().into_iter().filter(|c| c.mode == "beam3" || c.min_margin.is_none_or(|m| m >= 1e-3)).collect();
     assert!(compared.len() >= 12, "only {} cases compared", compared.len());
     check_cases_on("gpu", &compared, |model| argv!["--model", fixture(model), "--tokenizer", fixture(TOKENIZER)]);
+    // As the smallest WebGPU device (the spec's default limits) with iPhone-sized submits.
+    check_cases_with("gpu", &["--gpu-limits", "default", "--gpu-submit-every", "64"], &compared, |model| {
+        argv!["--model", fixture(model), "--tokenizer", fixture(TOKENIZER)]
+    });
     // The self-contained q8_0 GGUF runs on the GPU too (its kernels are checked against the
     // dequantized weights in tests/gpu.rs; the CPU backend quantizes activations as well, so the
     // two need not pick the same words on a random model with tiny margins).
@@ -205,6 +215,52 @@ fn gpu_backend_captions_like_transformers() {
     run.assert_success();
     let ids = check_json_line_on("gpu", &run.json_lines()[0], &fixture(IMAGE));
     assert_eq!(ids.len(), 21, "bos + 20 tokens: {ids:?}");
+}
+
+/// `--json --stats`: the work of a caption stays within the dispatch budget (≤ 12 per decoder
+/// layer + 8 per token, ≤ 9 per vision layer + 8), a decoder step copies no buffer and, after
+/// the first caption, creates no bind group; `--gpu-submit-every N` bounds every submit.
+#[test]
+fn gpu_stats_meet_the_dispatch_budget() {
+    let config: Value = serde_json::from_slice(&read(&format!("{TINY}/config.json"))).unwrap();
+    let text_layers = config["text_config"]["num_hidden_layers"].as_u64().unwrap();
+    let vision_layers = config["vision_config"]["num_hidden_layers"].as_u64().unwrap();
+    let tmp = TempDir::new("gpu-stats");
+    let q8 = tmp.join("q8.gguf");
+    convert(&fixture(TINY), &q8, &["--dtype", "q8_0"]);
+    for model in [fixture(TINY), q8] {
+        for submit_every in [None, Some(16u64)] {
+            let mut args = argv!["caption", "--backend", "gpu", "--json", "--stats", "--model", &model, "--tokenizer", fixture(TOKENIZER)];
+            if let Some(n) = submit_every {
+                args.extend(argv!["--gpu-submit-every", n.to_string()]);
+            }
+            args.extend(argv![fixture(IMAGE), fixture(IMAGE), fixture("images/synthetic_160x120.png")]);
+            let run = edgecap(args);
+            run.assert_no_panic();
+            if run.code != Some(0) && run.stderr.contains("no GPU adapter") && std::env::var("EDGECAP_REQUIRE_GPU").as_deref() != Ok("1") {
+                eprintln!("skipped: {}", run.stderr.trim());
+                return;
+            }
+            run.assert_success();
+            for (i, line) in run.json_lines().iter().enumerate() {
+                let s = &line["gpu_stats"];
+                let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("gpu_stats.{k} in {line}"));
+                println!("{} caption {i}: {s}", model.display());
+                assert!(n("token_dispatches") <= 12 * text_layers + 8, "{s}");
+                assert!(n("token_dispatches") > 0, "{s}");
+                assert!(n("vision_dispatches") <= 9 * vision_layers + 8, "{s}");
+                assert_eq!(n("token_buffer_copies"), 0, "{s}");
+                if i > 0 {
+                    assert_eq!(n("token_bind_groups_created"), 0, "caption {i}: {s}");
+                }
+                if let Some(limit) = submit_every {
+                    assert!(n("max_dispatches_per_submit") <= limit, "{s}");
+                }
+            }
+        }
+    }
+    // Without --json there is nothing to add the stats to.
+    assert_eq!(edgecap(argv!["caption", "--stats", "--model", fixture(TINY), fixture(IMAGE)]).code, Some(2));
 }
 
 /// blip-tiny-random-hubkeys holds blip-tiny-random's weights in the layout of the Hub's BLIP

@@ -103,6 +103,8 @@ fn ops<B: Backend>(b: &B, stored: bool) -> Vec<(String, Vec<f32>)> {
     out.push(("add broadcast".into(), read(&b.add(&wide, &row).unwrap())));
     out.push(("add bias".into(), read(&b.add(&wide, &b.upload_f32(&values(700, 35), &[700]).unwrap()).unwrap())));
     out.push(("narrow_last".into(), read(&b.narrow_last(&wide, 129, 301).unwrap())));
+    // A view goes through ops that need dense data.
+    out.push(("gelu of a view".into(), read(&b.gelu(&b.narrow_last(&wide, 3, 500).unwrap()).unwrap())));
     out.push(("last_position".into(), read(&b.last_position(&x).unwrap())));
     // Attention: vision-like (non-causal, 70 positions), decoder self-attention (causal, a query
     // block after a cache), and beams sharing one image's keys.
@@ -123,17 +125,45 @@ fn ops<B: Backend>(b: &B, stored: bool) -> Vec<(String, Vec<f32>)> {
     let class = b.upload_f32(&values(10, 53), &[1, 1, 10]).unwrap();
     let pos = b.upload_f32(&values(7 * 10, 54), &[1, 7, 10]).unwrap();
     out.push(("patch_embed".into(), read(&b.patch_embed(&px, &pw, &pb, &class, &pos, 8).unwrap())));
-    // Embedding gathers from Q8_0 and f32 tables, the KV-cache append and beam reordering.
+    // Embedding gathers from Q8_0 and f32 tables.
     for quantize in [true, false] {
         let t = Matrix::new(50, 64, 60, quantize);
         let t = b.weight(&t.view(stored)).unwrap();
         let ids = b.ids(&[3, 49, 0, 17, 3, 8], 2).unwrap();
-        let e = b.embedding(&t, &ids).unwrap();
-        out.push((format!("embedding q8 {quantize}"), read(&e)));
-        let more = b.upload_f32(&values(2 * 64, 61), &[2, 1, 64]).unwrap();
-        let cache = b.append_seq(Some(&e), &more).unwrap();
-        out.push((format!("append_seq {quantize}"), read(&cache)));
-        out.push((format!("select_batch {quantize}"), read(&b.select_batch(&cache, &[1, 1, 0]).unwrap())));
+        out.push((format!("embedding q8 {quantize}"), read(&b.embedding(&t, &ids).unwrap())));
+    }
+    // Linear layers with their epilogues (GELU, a residual), GEMV and GEMM, Q8_0 and f32.
+    for (m, n, k, quantize, seed) in [(1, 70, 64, true, 80), (5, 33, 96, true, 81), (70, 70, 64, true, 82), (3, 37, 48, false, 83), (70, 65, 48, false, 84)] {
+        let w = Matrix::new(n, k, seed, quantize);
+        let w = b.weight(&w.view(stored)).unwrap();
+        let x = b.upload_f32(&values(m * k, seed + 10), &[1, m, k]).unwrap();
+        let bias = b.upload_f32(&values(n, seed + 20), &[n]).unwrap();
+        let res = b.upload_f32(&values(m * n, seed + 30), &[1, m, n]).unwrap();
+        let g = b.linear_fused(&x, &w, Some(&bias), true, None).unwrap();
+        out.push((format!("linear+gelu {m}x{n}x{k} q8 {quantize}"), read(&g)));
+        let r = b.linear_fused(&x, &w, Some(&bias), false, Some(&res)).unwrap();
+        out.push((format!("linear+residual {m}x{n}x{k} q8 {quantize}"), read(&r)));
+    }
+    // Attention on column views of one fused QKV tensor (as the vision pass reads it), head size
+    // 64 (BLIP's), and flash-decoding over more keys than one workgroup takes.
+    for (b_, sq, sk, heads, d, seed) in [(1, 37, 37, 2, 64, 90), (1, 1, 200, 3, 64, 91), (2, 4, 150, 2, 12, 92)] {
+        let hd = heads * d;
+        let qkv = b.upload_f32(&values(b_ * sk * 3 * hd, seed), &[b_, sk, 3 * hd]).unwrap();
+        let (k, v) = (b.narrow_last(&qkv, hd, hd).unwrap(), b.narrow_last(&qkv, 2 * hd, hd).unwrap());
+        let q = b.upload_f32(&values(b_ * sq * hd, seed + 1), &[b_, sq, hd]).unwrap();
+        let q = if sq == sk { b.narrow_last(&qkv, 0, hd).unwrap() } else { q };
+        out.push((format!("attention on views b{b_} sq{sq} sk{sk} h{heads} d{d}"), read(&b.attention(&q, &k, &v, heads, false).unwrap())));
+    }
+    // The decoder's cached self-attention: a 3-position prompt, two single steps, beams
+    // reordered in between (as beam search does).
+    let (heads, width) = (2, 24);
+    let mut cache = b.new_cache(8, width).unwrap();
+    for (step, s) in [3usize, 1, 1].into_iter().enumerate() {
+        let qkv = b.upload_f32(&values(2 * s * 3 * width, 100 + step as u64), &[2, s, 3 * width]).unwrap();
+        out.push((format!("cached attention step {step}"), read(&b.cached_attention(&qkv, &mut cache, heads).unwrap())));
+        if step == 1 {
+            b.reorder_cache(&mut cache, &[1, 1]).unwrap();
+        }
     }
     out
 }
@@ -251,4 +281,56 @@ fn a_lost_device_is_an_error_not_a_panic() {
     let err = result.expect_err("a caption on a destroyed device cannot succeed");
     println!("after device loss: {err}");
     assert!(err.to_string().contains("gpu"), "{err}");
+}
+
+/// wgpu's shader runtime checks (index clamping, loop bounding) change no result: the kernels
+/// bound their own accesses, which is what lets native builds turn the checks off.
+#[test]
+fn runtime_checks_on_and_off_give_the_same_results() {
+    use edgecap::backend::gpu::GpuOptions;
+    let Some(_) = gpu() else { return };
+    let open = |checked| {
+        let g = pollster::block_on(GpuBackend::with_options(GpuOptions { checked, ..Default::default() })).unwrap();
+        gpu_model(g, "models/blip-tiny-random")
+    };
+    let (on, off) = (open(true), open(false));
+    let (v_on, l_on) = vision_and_step0(&on, "images/synthetic_160x120.png");
+    let (v_off, l_off) = vision_and_step0(&off, "images/synthetic_160x120.png");
+    assert_eq!(v_on, v_off, "vision states");
+    assert_eq!(l_on, l_off, "step-0 logits");
+    let ops_on = ops(&on.backend, true);
+    let ops_off = ops(&off.backend, true);
+    for ((name, a), (_, b)) in ops_on.iter().zip(&ops_off) {
+        assert_eq!(a, b, "{name}");
+    }
+}
+
+/// Under the WebGPU spec's default limits (what the smallest device guarantees) with submits of
+/// 16 dispatches, every op and every case is as with the adapter's own limits.
+#[test]
+fn spec_default_limits_and_small_submits_change_nothing() {
+    use edgecap::backend::gpu::{GpuLimits, GpuOptions};
+    let Some(_) = gpu() else { return };
+    let small = pollster::block_on(GpuBackend::with_options(GpuOptions {
+        limits: GpuLimits::Default,
+        submit_every: Some(16),
+        ..Default::default()
+    }))
+    .unwrap();
+    let want = ops(&CpuBackend, false);
+    let got = ops(&small, true);
+    for ((name, w), (_, o)) in want.iter().zip(&got) {
+        let scale = w.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(max_abs_diff(w, o) <= 2e-5 * scale, "{name}");
+    }
+    assert!(small.stats().max_dispatches_per_submit <= 16, "{:?}", small.stats());
+    let cap = gpu_model(small, "models/blip-tiny-random");
+    let img = decode_image(&read("images/synthetic_160x120.png")).unwrap();
+    let default = gpu_model(gpu().unwrap(), "models/blip-tiny-random");
+    for mode in ["greedy", "prompt", "beam3"] {
+        let a = pollster::block_on(cap.caption(&img, &mode_options(mode))).unwrap();
+        let b = pollster::block_on(default.caption(&img, &mode_options(mode))).unwrap();
+        assert_eq!(a.token_ids, b.token_ids, "{mode}");
+    }
+    assert!(cap.backend.stats().max_dispatches_per_submit <= 16);
 }

@@ -38,7 +38,7 @@ fn agreement(cap: &Captioner<CpuBackend>, reference_file: &str) -> (usize, usize
     let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
     let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
     let cross = cap.model.text.cross_kv(b, &vision).unwrap();
-    let mut cache = SelfKv::new(cap.model.text.layers());
+    let mut cache = SelfKv::new(b, &cap.model.text, steps).unwrap();
     let (mut agree, mut max_err) = (0, 0f32);
     for step in 0..steps {
         let input = b.ids(&ids[step..step + 1], 1).unwrap();

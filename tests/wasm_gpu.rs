@@ -50,6 +50,33 @@ async fn a_fixture_image_captions_like_transformers_on_webgpu() {
     web_sys_log(&format!("3 captions: {stats:?}"));
 }
 
+/// The same with the WebGPU spec's default limits and command buffers of at most 64 dispatches
+/// (what the app does on an iPhone).
+#[wasm_bindgen_test]
+async fn spec_default_limits_and_64_dispatch_submits_caption_the_same() {
+    use edgecap::backend::gpu::{GpuLimits, GpuOptions};
+    let gpu = GpuBackend::with_options(GpuOptions { limits: GpuLimits::Default, submit_every: Some(64), ..Default::default() })
+        .await
+        .expect("the browser gives a WebGPU device with the default limits");
+    let cap = Captioner::load(gpu, MODEL, Some(CONFIG), Some(TOKENIZER)).expect("the model loads on WebGPU");
+    let image = decode_image(IMAGE).unwrap();
+    #[derive(serde::Deserialize)]
+    struct File {
+        cases: Vec<common::Case>,
+    }
+    let cases: File = serde_json::from_str(CASES).unwrap();
+    let mut compared = 0;
+    for case in cases.cases.iter().filter(|c| c.model == "models/blip-tiny-random" && c.image == "images/synthetic_160x120.png") {
+        let got = cap.caption(&image, &common::mode_options(&case.mode)).await.expect("captions");
+        assert_eq!(got.token_ids, case.token_ids, "{}", case.mode);
+        compared += 1;
+    }
+    assert_eq!(compared, 3, "greedy, prompt and beam cases");
+    let stats = cap.backend.stats();
+    assert!(stats.max_dispatches_per_submit <= 64, "{stats:?}");
+    web_sys_log(&format!("default limits, submits of 64: {stats:?}"));
+}
+
 /// The CPU backend as the browser runs it (wasm SIMD, candle's portable kernels: none of the
 /// native AVX-512 ones) against Hugging Face on every case of the tiny model. Every greedy and
 /// prompt case here has a top-2 margin of at least 4e-3, far above f32 rounding.

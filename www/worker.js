@@ -9,6 +9,11 @@
 //                  when it is back online; "storage" also covers a model file locked by another tab;
 //                  an abort is not an error. Code "blocked": a model address on another origin that
 //                  the app's Content-Security-Policy (connect-src 'self') refused; not retryable.
+//   load           may carry gpu: {submitEvery?, gpuLimits?} (test settings ?submit-every=N and
+//                  ?gpu-limits=default|adapter: passed to Engine.load as its LoadOptions); "ready"
+//                  then has submitEvery (number|null: dispatches per command buffer at most) and
+//                  gpuLimits ("adapter"|"default"|null), both null on the CPU.
+//   backend        (the GPU was lost, now on the CPU) also carries adapter.
 //   page → worker  {type:"stats"}  answered at once (not queued behind a caption) with
 //                  {type:"stats", wasmMemoryBytes, gpuBuffers|null}; gpuBuffers is
 //                  {created, destroyed, live, liveBytes, collectedUndestroyed} when started as
@@ -413,9 +418,25 @@ async function load(msg) {
   reader = { size: meta.size, read: (offset, length) => s.read(offset, length) };
   const progress = throttled('load');
   progress(0, meta.size, true);
-  engine = await Engine.load(reader, backend, (loaded, total) => progress(loaded, total));
+  engine = await Engine.load(reader, backend, (loaded, total) => progress(loaded, total), gpuOptions(msg.gpu));
   model = publicModel(meta);
-  self.postMessage({ type: 'ready', backend: engine.backend, adapter: engine.adapter, model, testModel: engine.isTestModel });
+  self.postMessage({
+    type: 'ready',
+    backend: engine.backend,
+    adapter: engine.adapter,
+    model,
+    testModel: engine.isTestModel,
+    submitEvery: engine.submitEvery ?? null,
+    gpuLimits: engine.gpuLimits ?? null,
+  });
+}
+
+// The page's GPU test settings as Engine.load's options (absent fields keep the engine's defaults).
+function gpuOptions(gpu) {
+  const out = {};
+  if (gpu && Number.isInteger(gpu.submitEvery) && gpu.submitEvery > 0) out.submitEvery = gpu.submitEvery;
+  if (gpu && (gpu.gpuLimits === 'default' || gpu.gpuLimits === 'adapter')) out.gpuLimits = gpu.gpuLimits;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -748,7 +769,7 @@ async function caption(msg) {
     freeEngine();
     engine = await Engine.load(reader, 'cpu', () => {});
     model = keep;
-    self.postMessage({ type: 'backend', backend: 'cpu', reason: err.message || 'The GPU device was lost' });
+    self.postMessage({ type: 'backend', backend: 'cpu', adapter: engine.adapter, reason: err.message || 'The GPU device was lost' });
     result = await engine.caption(pixels, width, height);
   }
   self.postMessage({

@@ -106,10 +106,23 @@ pub fn random_safetensors(c: &edgecap::config::BlipConfig, seed: u64) -> Vec<u8>
     out
 }
 
+/// The repository root: `EDGECAP_ROOT` when set (a bench executable copied to another machine,
+/// as `scripts/gpu-device-bench.sh` runs it), else the checkout it was built in, else the current
+/// directory.
+pub fn root() -> PathBuf {
+    if let Some(r) = std::env::var_os("EDGECAP_ROOT") {
+        return PathBuf::from(r);
+    }
+    let built = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if built.join("tests/fixtures").is_dir() {
+        built
+    } else {
+        std::env::current_dir().unwrap()
+    }
+}
+
 pub fn bench_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target")
-    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     target.join("bench-models")
 }
 
@@ -124,16 +137,15 @@ pub fn blip_base_q8_0() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let config = edgecap::config::BlipConfig::from_json(BLIP_BASE_CONFIG).unwrap();
     eprintln!("building a random BLIP-base (q8_0) at {} ...", path.display());
+    let start = std::time::Instant::now();
     let st = random_safetensors(&config, 0);
-    let tokenizer = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tokenizer.json"),
-    )
-    .unwrap();
+    let tokenizer = std::fs::read_to_string(root().join("tests/fixtures/models/tokenizer.json")).unwrap();
     let tmp = path.with_extension("partial");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).unwrap());
     let opts = ConvertOptions { dtype: TargetDType::Q8_0, compat_candle: true };
     convert_to_gguf(&st, BLIP_BASE_CONFIG, Some(&tokenizer), &opts, &mut f, |_, _| {}).unwrap();
     drop(f);
     std::fs::rename(&tmp, &path).unwrap();
+    eprintln!("built in {:.1} s", start.elapsed().as_secs_f64());
     path
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use edgecap::backend::cpu::CpuBackend;
 #[cfg(feature = "gpu")]
-use edgecap::backend::gpu::GpuBackend;
+use edgecap::backend::gpu::{GpuBackend, GpuLimits, GpuOptions};
 use edgecap::backend::Backend;
 use edgecap::generate::GenerateOptions;
 use edgecap::preprocess::{decode_image, ResizeMode};
@@ -101,8 +101,26 @@ struct CaptionArgs {
     resize: ResizeChoice,
     #[arg(long)]
     json: bool,
+    /// With --json on the GPU backend: add "gpu_stats" (dispatches of the vision pass and of the
+    /// last decoder step, its buffer copies and new bind groups, submits, the largest submit).
+    #[arg(long, requires = "json")]
+    stats: bool,
+    /// GPU: at most N dispatches per command buffer (default: 256 on Apple GPUs, where iOS fails
+    /// on very large ones; unbounded elsewhere).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    gpu_submit_every: Option<u32>,
+    /// GPU: open the device with the adapter's limits, or with the WebGPU spec's defaults (what
+    /// the smallest device guarantees).
+    #[arg(long, value_enum, default_value = "adapter")]
+    gpu_limits: LimitsChoice,
     #[arg(required = true)]
     images: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LimitsChoice {
+    Adapter,
+    Default,
 }
 
 #[derive(clap::Args)]
@@ -211,16 +229,35 @@ enum Chosen {
 }
 
 fn choose(choice: BackendChoice) -> Result<Chosen, Error> {
+    choose_with(choice, None, LimitsChoice::Adapter)
+}
+
+/// `choose`, with the GPU options of `edgecap caption`.
+fn choose_with(choice: BackendChoice, submit_every: Option<u32>, limits: LimitsChoice) -> Result<Chosen, Error> {
+    #[cfg(feature = "gpu")]
+    let open = || {
+        let options = GpuOptions {
+            limits: match limits {
+                LimitsChoice::Adapter => GpuLimits::Adapter,
+                LimitsChoice::Default => GpuLimits::Default,
+            },
+            submit_every: submit_every.map(|n| n as usize),
+            ..Default::default()
+        };
+        pollster::block_on(GpuBackend::with_options(options))
+    };
     #[cfg(feature = "gpu")]
     match choice {
         BackendChoice::Cpu => Ok(Chosen::Cpu),
-        BackendChoice::Gpu => Ok(Chosen::Gpu(pollster::block_on(GpuBackend::new())?)),
-        BackendChoice::Auto => Ok(match pollster::block_on(GpuBackend::new()) {
+        BackendChoice::Gpu => Ok(Chosen::Gpu(open()?)),
+        BackendChoice::Auto => Ok(match open() {
             // A software rasteriser (lavapipe, SwiftShader) is slower than our CPU backend.
             Ok(gpu) if gpu.adapter().device_type != "Cpu" => Chosen::Gpu(gpu),
             _ => Chosen::Cpu,
         }),
     }
+    #[cfg(not(feature = "gpu"))]
+    let _ = (submit_every, limits);
     #[cfg(not(feature = "gpu"))]
     match choice {
         BackendChoice::Gpu => Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend (feature `gpu`)".into() }),
@@ -230,18 +267,25 @@ fn choose(choice: BackendChoice) -> Result<Chosen, Error> {
 
 fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
     let files = model_files(&args)?;
-    match choose(args.backend)? {
-        Chosen::Cpu => caption_with(CpuBackend, None, &args, files),
+    match choose_with(args.backend, args.gpu_submit_every, args.gpu_limits)? {
+        Chosen::Cpu => caption_with(CpuBackend, None, &args, files, |_| None),
         #[cfg(feature = "gpu")]
         Chosen::Gpu(gpu) => {
             let adapter = gpu.adapter().name.clone();
-            caption_with(gpu, Some(adapter), &args, files)
+            caption_with(gpu, Some(adapter), &args, files, |g| Some(serde_json::json!(g.caption_stats())))
         }
     }
 }
 
-/// Loads the model on `backend` and captions every image; `adapter` names the GPU for `--json`.
-fn caption_with<B: Backend>(backend: B, adapter: Option<String>, args: &CaptionArgs, files: ModelFiles) -> Result<ExitCode, Error> {
+/// Loads the model on `backend` and captions every image; `adapter` names the GPU for `--json`,
+/// `stats` gives what `--stats` adds after each caption (GPU counters).
+fn caption_with<B: Backend>(
+    backend: B,
+    adapter: Option<String>,
+    args: &CaptionArgs,
+    files: ModelFiles,
+    stats: impl Fn(&B) -> Option<serde_json::Value>,
+) -> Result<ExitCode, Error> {
     let ModelFiles { weights, config, tokenizer } = files;
     let bytes = map(&weights)?;
     let captioner = Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())?;
@@ -265,7 +309,7 @@ fn caption_with<B: Backend>(backend: B, adapter: Option<String>, args: &CaptionA
         let result = read(path).and_then(|b| Ok(decode_image(&b)?)).and_then(|img| pollster::block_on(captioner.caption(&img, &opts)));
         match result {
             Ok(c) if args.json => {
-                let line = serde_json::json!({
+                let mut line = serde_json::json!({
                     "image": path.display().to_string(),
                     "caption": c.caption,
                     "token_ids": c.token_ids,
@@ -273,6 +317,9 @@ fn caption_with<B: Backend>(backend: B, adapter: Option<String>, args: &CaptionA
                     "adapter": adapter,
                     "timings_ms": c.timings_ms,
                 });
+                if let Some(gpu_stats) = stats(&captioner.backend).filter(|_| args.stats) {
+                    line["gpu_stats"] = gpu_stats;
+                }
                 println!("{line}");
             }
             Ok(c) if args.images.len() == 1 => println!("{}", c.caption),

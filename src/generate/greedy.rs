@@ -3,7 +3,7 @@
 //! only to notice [SEP].
 
 use super::{GenerateOptions, SEP_TOKEN_ID};
-use crate::backend::Backend;
+use crate::backend::{Backend, Mark};
 use crate::model::{CrossKv, SelfKv, TextDecoder};
 use crate::Result;
 
@@ -15,7 +15,7 @@ pub async fn greedy<B: Backend>(
     opts: &GenerateOptions,
 ) -> Result<Vec<u32>> {
     let mut out = prefix.to_vec();
-    let mut cache = SelfKv::new(text.layers());
+    let mut cache = SelfKv::new(b, text, prefix.len() + opts.max_new_tokens)?;
     let mut input = b.ids(prefix, 1)?;
     let mut input_len = prefix.len();
     let mut pending = Vec::new();
@@ -24,6 +24,7 @@ pub async fn greedy<B: Backend>(
         let logits = text.forward(b, &input, input_len, &mut cache, cross)?;
         let suppress = (step < opts.min_new_tokens).then_some(SEP_TOKEN_ID);
         input = b.argmax(&logits, suppress)?;
+        b.mark(Mark::Step);
         input_len = 1;
         pending.push(input.clone());
         if pending.len() == per_read || step + 1 == opts.max_new_tokens {

@@ -38,6 +38,16 @@ impl<B: Backend> Linear<B> {
     pub fn forward(&self, backend: &B, x: &B::Tensor) -> Result<B::Tensor> {
         backend.linear(x, &self.weight, self.bias.as_ref())
     }
+
+    /// `gelu(x · Wᵀ + b)`, in one kernel where the backend can.
+    pub fn forward_gelu(&self, backend: &B, x: &B::Tensor) -> Result<B::Tensor> {
+        backend.linear_fused(x, &self.weight, self.bias.as_ref(), true, None)
+    }
+
+    /// `x · Wᵀ + b + residual`, in one kernel where the backend can.
+    pub fn forward_add(&self, backend: &B, x: &B::Tensor, residual: &B::Tensor) -> Result<B::Tensor> {
+        backend.linear_fused(x, &self.weight, self.bias.as_ref(), false, Some(residual))
+    }
 }
 
 pub struct LayerNorm<B: Backend> {
@@ -89,6 +99,21 @@ impl<B: Backend> Loader<'_, B> {
             weight: self.weight(&format!("{prefix}.weight"), out, inp)?,
             bias: Some(self.tensor(&format!("{prefix}.bias"), &[out])?),
         })
+    }
+
+    /// Several `nn.Linear`s with the same input stacked into one (`out` rows each), so one
+    /// product computes them all; their outputs are side by side in the result's columns.
+    pub fn linear_stacked(&self, name: &str, prefixes: &[String], out: usize, inp: usize) -> Result<Linear<B>> {
+        let mut parts = prefixes.iter().map(|p| self.view(&format!("{p}.weight"), &[out, inp]));
+        let weight = self.backend.weight_stacked(name, out * prefixes.len(), inp, &mut parts)?;
+        let mut bias = Vec::with_capacity(out * prefixes.len());
+        for p in prefixes {
+            bias.extend(self.host(&format!("{p}.bias"), &[out])?);
+        }
+        let bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let shape = [bias.len()];
+        let bias = self.backend.tensor(&crate::weights::TensorView { name, shape: &shape, dtype: crate::weights::DType::F32, data: &bytes })?;
+        Ok(Linear { weight, bias: Some(bias) })
     }
 
     pub fn layer_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm<B>> {

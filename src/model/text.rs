@@ -6,17 +6,23 @@ use crate::backend::Backend;
 use crate::config::TextConfig;
 use crate::{Error, Result};
 
-struct Attention<B: Backend> {
+/// BERT's self-attention block with Q, K and V stacked into one projection.
+struct SelfAttention<B: Backend> {
+    qkv: Linear<B>,
+    output: Linear<B>,
+    output_norm: LayerNorm<B>,
+}
+
+/// BERT's cross-attention block; its keys and values are the decoder's stacked `cross_kv`.
+struct CrossAttention<B: Backend> {
     query: Linear<B>,
-    key: Linear<B>,
-    value: Linear<B>,
     output: Linear<B>,
     output_norm: LayerNorm<B>,
 }
 
 struct TextLayer<B: Backend> {
-    self_attention: Attention<B>,
-    cross_attention: Attention<B>,
+    self_attention: SelfAttention<B>,
+    cross_attention: CrossAttention<B>,
     intermediate: Linear<B>,
     output: Linear<B>,
     output_norm: LayerNorm<B>,
@@ -27,59 +33,72 @@ pub struct TextDecoder<B: Backend> {
     position_embeddings: B::Weight,
     embeddings_norm: LayerNorm<B>,
     layers: Vec<TextLayer<B>>,
+    /// Every layer's cross-attention key and value projections stacked (layer 0's key, layer
+    /// 0's value, layer 1's key, …): the image's K/V for the whole decoder is one product.
+    cross_kv: Linear<B>,
     transform: Linear<B>,
     transform_norm: LayerNorm<B>,
     /// `None`: tied to the word embeddings (one copy serves both).
     decoder: Option<B::Weight>,
     decoder_bias: B::Tensor,
     heads: usize,
+    hidden: usize,
     pub vocab_size: usize,
     pub max_positions: usize,
 }
 
 /// The image's keys and values for every layer's cross-attention: computed once per image, reused
-/// at every step (and shared by all beams).
+/// at every step (and shared by all beams). Each layer's pair is a column range of one tensor.
 pub struct CrossKv<B: Backend> {
     layers: Vec<(B::Tensor, B::Tensor)>,
 }
 
 /// Self-attention keys and values of the tokens seen so far, per layer.
 pub struct SelfKv<B: Backend> {
-    layers: Vec<Option<(B::Tensor, B::Tensor)>>,
+    layers: Vec<B::Cache>,
     pub len: usize,
 }
 
 impl<B: Backend> SelfKv<B> {
-    pub fn new(layers: usize) -> Self {
-        Self { layers: (0..layers).map(|_| None).collect(), len: 0 }
+    /// Room for `capacity` positions (prompt and generated tokens) in every layer.
+    pub fn new(b: &B, text: &TextDecoder<B>, capacity: usize) -> Result<Self> {
+        let layers = (0..text.layers.len()).map(|_| b.new_cache(capacity, text.hidden)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { layers, len: 0 })
     }
 
     /// Beam search: hypothesis `i` continues the cache of hypothesis `parents[i]`.
     pub fn reorder(&mut self, b: &B, parents: &[usize]) -> Result<()> {
-        for (k, v) in self.layers.iter_mut().flatten() {
-            *k = b.select_batch(k, parents)?;
-            *v = b.select_batch(v, parents)?;
+        for cache in &mut self.layers {
+            b.reorder_cache(cache, parents)?;
         }
         Ok(())
     }
 }
 
-impl<B: Backend> Attention<B> {
-    fn load(l: &Loader<B>, prefix: &str, d: usize, kv_in: usize, eps: f64) -> Result<Self> {
+impl<B: Backend> SelfAttention<B> {
+    fn load(l: &Loader<B>, prefix: &str, d: usize, eps: f64) -> Result<Self> {
+        let parts = ["query", "key", "value"].map(|p| format!("{prefix}.self.{p}"));
         Ok(Self {
-            query: l.linear(&format!("{prefix}.self.query"), d, d)?,
-            key: l.linear(&format!("{prefix}.self.key"), d, kv_in)?,
-            value: l.linear(&format!("{prefix}.self.value"), d, kv_in)?,
+            qkv: l.linear_stacked(&format!("{prefix}.self.qkv"), &parts, d, d)?,
             output: l.linear(&format!("{prefix}.output.dense"), d, d)?,
             output_norm: l.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
         })
     }
+}
 
-    /// BERT's post-LN block: `LayerNorm(dense(attention) + x)`.
-    fn finish(&self, b: &B, attn: &B::Tensor, x: &B::Tensor) -> Result<B::Tensor> {
-        let h = self.output.forward(b, attn)?;
-        self.output_norm.forward(b, &b.add(&h, x)?)
+impl<B: Backend> CrossAttention<B> {
+    fn load(l: &Loader<B>, prefix: &str, d: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            query: l.linear(&format!("{prefix}.self.query"), d, d)?,
+            output: l.linear(&format!("{prefix}.output.dense"), d, d)?,
+            output_norm: l.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
+        })
     }
+}
+
+/// BERT's post-LN block end: `LayerNorm(dense(attention) + x)`.
+fn finish<B: Backend>(b: &B, output: &Linear<B>, norm: &LayerNorm<B>, attn: &B::Tensor, x: &B::Tensor) -> Result<B::Tensor> {
+    norm.forward(b, &output.forward_add(b, attn, x)?)
 }
 
 impl<B: Backend> TextDecoder<B> {
@@ -90,14 +109,18 @@ impl<B: Backend> TextDecoder<B> {
             .map(|i| {
                 let n = format!("{bert}.encoder.layer.{i}");
                 Ok(TextLayer {
-                    self_attention: Attention::load(l, &format!("{n}.attention"), d, d, eps)?,
-                    cross_attention: Attention::load(l, &format!("{n}.crossattention"), d, c.encoder_hidden_size, eps)?,
+                    self_attention: SelfAttention::load(l, &format!("{n}.attention"), d, eps)?,
+                    cross_attention: CrossAttention::load(l, &format!("{n}.crossattention"), d, eps)?,
                     intermediate: l.linear(&format!("{n}.intermediate.dense"), c.intermediate_size, d)?,
                     output: l.linear(&format!("{n}.output.dense"), d, c.intermediate_size)?,
                     output_norm: l.layer_norm(&format!("{n}.output.LayerNorm"), d, eps)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let cross_parts: Vec<String> = (0..c.num_hidden_layers)
+            .flat_map(|i| ["key", "value"].map(|p| format!("{bert}.encoder.layer.{i}.crossattention.self.{p}")))
+            .collect();
+        let cross_kv = l.linear_stacked("text_decoder.cross_kv", &cross_parts, d, c.encoder_hidden_size)?;
         let head = "text_decoder.cls.predictions";
         let decoder = if c.tie_word_embeddings {
             None
@@ -116,11 +139,13 @@ impl<B: Backend> TextDecoder<B> {
             )?,
             embeddings_norm: l.layer_norm(&format!("{bert}.embeddings.LayerNorm"), d, eps)?,
             layers,
+            cross_kv,
             transform: l.linear(&format!("{head}.transform.dense"), d, d)?,
             transform_norm: l.layer_norm(&format!("{head}.transform.LayerNorm"), d, eps)?,
             decoder,
             decoder_bias: l.tensor(&bias_name, &[c.vocab_size])?,
             heads: c.num_attention_heads,
+            hidden: d,
             vocab_size: c.vocab_size,
             max_positions: c.max_position_embeddings,
         })
@@ -132,10 +157,10 @@ impl<B: Backend> TextDecoder<B> {
 
     /// Projects the image tokens `[1, N, Dv]` to every layer's cross-attention keys and values.
     pub fn cross_kv(&self, b: &B, image: &B::Tensor) -> Result<CrossKv<B>> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| Ok((l.cross_attention.key.forward(b, image)?, l.cross_attention.value.forward(b, image)?)))
+        let kv = self.cross_kv.forward(b, image)?;
+        let d = self.hidden;
+        let layers = (0..self.layers.len())
+            .map(|i| Ok((b.narrow_last(&kv, 2 * i * d, d)?, b.narrow_last(&kv, (2 * i + 1) * d, d)?)))
             .collect::<Result<Vec<_>>>()?;
         Ok(CrossKv { layers })
     }
@@ -157,26 +182,20 @@ impl<B: Backend> TextDecoder<B> {
         let mut x = self.embeddings_norm.forward(b, &b.add(&words, &pos)?)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attention;
-            let (k, v) = (a.key.forward(b, &x)?, a.value.forward(b, &x)?);
-            let (k, v) = match &cache.layers[i] {
-                Some((ck, cv)) => (b.append_seq(Some(ck), &k)?, b.append_seq(Some(cv), &v)?),
-                None => (k, v),
-            };
-            let attn = b.attention(&a.query.forward(b, &x)?, &k, &v, self.heads, true)?;
-            cache.layers[i] = Some((k, v));
-            x = a.finish(b, &attn, &x)?;
+            let attn = b.cached_attention(&a.qkv.forward(b, &x)?, &mut cache.layers[i], self.heads)?;
+            x = finish(b, &a.output, &a.output_norm, &attn, &x)?;
 
             let c = &layer.cross_attention;
             let (ck, cv) = &cross.layers[i];
             let attn = b.attention(&c.query.forward(b, &x)?, ck, cv, self.heads, false)?;
-            x = c.finish(b, &attn, &x)?;
+            x = finish(b, &c.output, &c.output_norm, &attn, &x)?;
 
-            let h = layer.output.forward(b, &b.gelu(&layer.intermediate.forward(b, &x)?)?)?;
-            x = layer.output_norm.forward(b, &b.add(&h, &x)?)?;
+            let h = layer.intermediate.forward_gelu(b, &x)?;
+            x = layer.output_norm.forward(b, &layer.output.forward_add(b, &h, &x)?)?;
         }
         cache.len += s;
         let last = b.last_position(&x)?;
-        let h = self.transform_norm.forward(b, &b.gelu(&self.transform.forward(b, &last)?)?)?;
+        let h = self.transform_norm.forward(b, &self.transform.forward_gelu(b, &last)?)?;
         let head = self.decoder.as_ref().unwrap_or(&self.word_embeddings);
         b.linear(&h, head, Some(&self.decoder_bias))
     }

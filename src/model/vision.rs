@@ -94,10 +94,9 @@ impl<B: Backend> VisionLayer<B> {
         let qkv = self.qkv.forward(b, &h)?;
         let (q, k, v) = (b.narrow_last(&qkv, 0, d)?, b.narrow_last(&qkv, d, d)?, b.narrow_last(&qkv, 2 * d, d)?);
         let attn = b.attention(&q, &k, &v, heads, false)?;
-        let x = b.add(x, &self.projection.forward(b, &attn)?)?;
+        let x = self.projection.forward_add(b, &attn, x)?;
         let h = self.layer_norm2.forward(b, &x)?;
-        let h = self.fc2.forward(b, &b.gelu(&self.fc1.forward(b, &h)?)?)?;
-        b.add(&x, &h)
+        self.fc2.forward_add(b, &self.fc1.forward_gelu(b, &h)?, &x)
     }
 }
 

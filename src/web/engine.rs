@@ -9,7 +9,7 @@ use super::errors::js_error;
 use super::reader::{JsBytes, JsReader, ModelReader};
 use crate::backend::cpu::CpuBackend;
 #[cfg(feature = "gpu")]
-use crate::backend::gpu::GpuBackend;
+use crate::backend::gpu::{default_submit_every, AdapterSummary, GpuBackend, GpuLimits, GpuOptions};
 use crate::preprocess::rgb_from_rgba;
 use crate::weights::reader::ByteReader;
 use crate::{Caption, CaptionOptions, Captioner};
@@ -31,18 +31,47 @@ struct Inner {
 pub struct Engine {
     inner: Rc<Inner>,
     adapter: String,
+    /// What the GPU backend was opened with (`None` on the CPU).
+    gpu: Option<GpuSettings>,
 }
+
+/// `load`'s options (`LoadOptions` in TypeScript).
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LoadOptions {
+    /// `None`: the default for the adapter.
+    submit_every: Option<usize>,
+    default_limits: bool,
+}
+
+/// The GPU backend's effective settings, reported by `submitEvery` and `gpuLimits`.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct GpuSettings {
+    submit_every: Option<usize>,
+    default_limits: bool,
+}
+
+/// Most dispatches per command buffer `submitEvery` takes (the GPU recorder's parameter arena
+/// holds 4096 anyway).
+const MAX_SUBMIT_EVERY: u32 = 4096;
+/// Apple's PCI vendor id, which wgpu reports natively and `default_submit_every` looks for.
+#[cfg(feature = "gpu")]
+const APPLE_VENDOR_ID: u32 = 0x106b;
 
 #[wasm_bindgen]
 impl Engine {
     /// Loads a GGUF model through `reader`, one tensor in wasm memory at a time.
     /// `backend`: "webgpu", "cpu" or "auto" (WebGPU when the browser gives an adapter).
+    /// `options`: `{submitEvery?, gpuLimits?}` for the GPU (see `LoadOptions`).
     pub async fn load(
         reader: ModelReader,
         #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
         #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<Engine, JsValue> {
-        Self::load_from(&JsReader(reader), &backend, on_progress).await
+        let options = load_options(options.as_ref())?;
+        Self::load_from(&JsReader(reader), &backend, on_progress, options).await
     }
 
     /// Loads a GGUF model held in a `Uint8Array`, copying one tensor at a time into wasm memory.
@@ -51,8 +80,10 @@ impl Engine {
         bytes: js_sys::Uint8Array,
         #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
         #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<Engine, JsValue> {
-        Self::load_from(&JsBytes(bytes), &backend, on_progress).await
+        let options = load_options(options.as_ref())?;
+        Self::load_from(&JsBytes(bytes), &backend, on_progress, options).await
     }
 
     /// Downloads a GGUF model (`onProgress` hears of the bytes as they arrive, then of the
@@ -63,9 +94,11 @@ impl Engine {
         url: String,
         #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
         #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<Engine, JsValue> {
+        let options = load_options(options.as_ref())?;
         let bytes = super::fetch::download(&url, on_progress.as_ref()).await?;
-        Self::load_from(&JsBytes(bytes), &backend, on_progress).await
+        Self::load_from(&JsBytes(bytes), &backend, on_progress, options).await
     }
 
     /// "webgpu" or "cpu".
@@ -78,6 +111,20 @@ impl Engine {
     #[wasm_bindgen(getter)]
     pub fn adapter(&self) -> String {
         self.adapter.clone()
+    }
+
+    /// On WebGPU, the most dispatches one command buffer carries before it is submitted
+    /// (`undefined`: no bound but the recorder's own, or the CPU).
+    #[wasm_bindgen(getter, js_name = submitEvery)]
+    pub fn submit_every(&self) -> Option<u32> {
+        self.gpu.and_then(|g| g.submit_every).map(|n| n.min(u32::MAX as usize) as u32)
+    }
+
+    /// On WebGPU, the device limits it was opened with: "adapter" (the adapter's own) or "default"
+    /// (the WebGPU spec's defaults); `undefined` on the CPU.
+    #[wasm_bindgen(getter, js_name = gpuLimits, unchecked_return_type = "GpuLimitsChoice | undefined")]
+    pub fn gpu_limits(&self) -> Option<String> {
+        self.gpu.map(|g| if g.default_limits { "default" } else { "adapter" }.to_string())
     }
 
     /// True for a model smaller than BLIP-base (vision width under 768): only the tiny
@@ -151,7 +198,12 @@ impl Engine {
         })
     }
 
-    async fn load_from(reader: &dyn ByteReader, backend: &str, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
+    async fn load_from(
+        reader: &dyn ByteReader,
+        backend: &str,
+        on_progress: Option<js_sys::Function>,
+        options: LoadOptions,
+    ) -> Result<Engine, JsValue> {
         let report = |loaded: u64, total: u64| {
             if let Some(f) = &on_progress {
                 let _ = f.call2(&JsValue::NULL, &(loaded as f64).into(), &(total as f64).into());
@@ -161,33 +213,93 @@ impl Engine {
         let want_gpu = match backend {
             "cpu" => false,
             "webgpu" => true,
-            "auto" => super::webgpu_adapter_name().await.is_some(),
+            "auto" => super::webgpu_adapter_info().await.is_some(),
             other => return Err(js_error("unsupported", format!("unknown backend {other:?}: use webgpu, cpu or auto"))),
         };
-        let (model, adapter) = if want_gpu {
-            Self::load_gpu(reader, progress).await?
+        let (model, adapter, gpu) = if want_gpu {
+            let (model, adapter, settings) = Self::load_gpu(reader, progress, options).await?;
+            (model, adapter, Some(settings))
         } else {
-            (Model::Cpu(Captioner::load_streamed(CpuBackend, reader, Some(progress))?), "cpu (wasm simd128)".to_string())
+            (Model::Cpu(Captioner::load_streamed(CpuBackend, reader, Some(progress))?), "cpu (wasm simd128)".to_string(), None)
         };
-        Ok(Engine { inner: Rc::new(Inner { model, busy: Cell::new(false) }), adapter })
+        Ok(Engine { inner: Rc::new(Inner { model, busy: Cell::new(false) }), adapter, gpu })
     }
 
     #[cfg(feature = "gpu")]
-    async fn load_gpu(reader: &dyn ByteReader, progress: &dyn Fn(u64, u64)) -> Result<(Model, String), JsValue> {
-        let gpu = GpuBackend::new().await.map_err(|e| js_error("unsupported", format!("WebGPU: {e}")))?;
+    async fn load_gpu(
+        reader: &dyn ByteReader,
+        progress: &dyn Fn(u64, u64),
+        options: LoadOptions,
+    ) -> Result<(Model, String, GpuSettings), JsValue> {
+        // The spec's `GPUAdapterInfo` is all the browser tells: wgpu's summary has neither the
+        // name nor a PCI vendor id in wasm.
+        let info = super::webgpu_adapter_info().await.unwrap_or_default();
+        let submit_every = options.submit_every.or_else(|| if info.is_apple() { apple_submit_every() } else { None });
+        let limits = if options.default_limits { GpuLimits::Default } else { GpuLimits::Adapter };
+        let gpu = GpuBackend::with_options(GpuOptions { limits, submit_every, ..GpuOptions::default() })
+            .await
+            .map_err(|e| js_error("unsupported", format!("WebGPU: {e}")))?;
         let mut adapter = gpu.adapter().name.clone();
         if adapter.is_empty() {
-            // Browsers hide the name from wgpu's adapter info; the spec's `info` says what it may.
-            adapter = super::webgpu_adapter_name().await.unwrap_or_else(|| "WebGPU".into());
+            adapter = info.name();
         }
+        let settings = GpuSettings { submit_every: gpu.submit_every(), default_limits: options.default_limits };
         let cap = Captioner::load_streamed(gpu, reader, Some(progress))?;
-        Ok((Model::Gpu(cap), adapter))
+        Ok((Model::Gpu(cap), adapter, settings))
     }
 
     #[cfg(not(feature = "gpu"))]
-    async fn load_gpu(_: &dyn ByteReader, _: &dyn Fn(u64, u64)) -> Result<(Model, String), JsValue> {
+    async fn load_gpu(_: &dyn ByteReader, _: &dyn Fn(u64, u64), _: LoadOptions) -> Result<(Model, String, GpuSettings), JsValue> {
         Err(js_error("unsupported", "this build has no WebGPU backend"))
     }
+}
+
+/// The backend's default for an Apple GPU, for the browser, where wgpu's adapter summary carries
+/// no vendor id and the engine learns "apple" from `GPUAdapterInfo.vendor` instead
+/// (docs/web-app.md, "Command-buffer size on iOS").
+#[cfg(feature = "gpu")]
+fn apple_submit_every() -> Option<usize> {
+    default_submit_every(&AdapterSummary {
+        name: String::new(),
+        backend: "browserwebgpu".into(),
+        device_type: String::new(),
+        vendor: APPLE_VENDOR_ID,
+    })
+}
+
+/// `{submitEvery?, gpuLimits?}` → options; `undefined`/`null` keeps the defaults. Wrong values are
+/// refused (code "unsupported") rather than guessed at.
+fn load_options(js: Option<&js_sys::Object>) -> Result<LoadOptions, JsValue> {
+    let mut opts = LoadOptions::default();
+    let Some(js) = js else { return Ok(opts) };
+    if !js.is_object() {
+        return Err(js_error("unsupported", "load: options must be an object such as {submitEvery: 256, gpuLimits: \"adapter\"}"));
+    }
+    let field = |name: &str| -> Result<Option<JsValue>, JsValue> {
+        let v = js_sys::Reflect::get(js, &name.into())?;
+        Ok((!v.is_undefined() && !v.is_null()).then_some(v))
+    };
+    if let Some(v) = field("submitEvery")? {
+        match v.as_f64() {
+            Some(n) if n.fract() == 0.0 && (0.0..=f64::from(MAX_SUBMIT_EVERY)).contains(&n) => {
+                opts.submit_every = (n > 0.0).then_some(n as usize);
+            }
+            _ => {
+                return Err(js_error(
+                    "unsupported",
+                    format!("load: submitEvery must be a whole number from 0 (the default for the adapter) to {MAX_SUBMIT_EVERY}"),
+                ))
+            }
+        }
+    }
+    if let Some(v) = field("gpuLimits")? {
+        opts.default_limits = match v.as_string().as_deref() {
+            Some("adapter") => false,
+            Some("default") => true,
+            _ => return Err(js_error("unsupported", "load: gpuLimits must be \"adapter\" or \"default\"")),
+        };
+    }
+    Ok(opts)
 }
 
 fn backend_name(model: &Model) -> &'static str {

@@ -30,19 +30,47 @@ pub fn wasm_memory_bytes() -> f64 {
 /// The WebGPU adapter's description, or `undefined` when `navigator.gpu` is missing or gives none.
 #[wasm_bindgen(js_name = webgpuAdapterName)]
 pub async fn webgpu_adapter_name() -> Option<String> {
-    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).ok().filter(|g| !g.is_undefined() && !g.is_null())?;
-    let request: js_sys::Function = js_sys::Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
+    webgpu_adapter_info().await.map(|info| info.name())
+}
+
+/// What the browser's `GPUAdapterInfo` says (each field may be empty: browsers hide what they like).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WebGpuAdapterInfo {
+    pub vendor: String,
+    pub architecture: String,
+    pub description: String,
+}
+
+impl WebGpuAdapterInfo {
+    /// The most specific name the browser gives.
+    pub fn name(&self) -> String {
+        [&self.description, &self.architecture, &self.vendor]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "WebGPU adapter".into())
+    }
+
+    /// An Apple GPU (Safari on iPhone, iPad and Mac reports vendor "apple"). wgpu's adapter
+    /// summary has no PCI vendor id in the browser, so this is how the engine knows.
+    pub fn is_apple(&self) -> bool {
+        self.vendor.eq_ignore_ascii_case("apple")
+    }
+}
+
+/// The adapter `navigator.gpu.requestAdapter()` gives, or `None` where there is no WebGPU or no
+/// adapter. (wgpu asks for a high-performance one; that can differ only on a Mac with two GPUs,
+/// neither of them Apple's, so whether the GPU is Apple's does not.)
+pub(crate) async fn webgpu_adapter_info() -> Option<WebGpuAdapterInfo> {
+    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let navigator = get(&js_sys::global(), "navigator")?;
+    let gpu = get(&navigator, "gpu")?;
+    let request: js_sys::Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
     let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
     let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| !a.is_null() && !a.is_undefined())?;
-    let info = js_sys::Reflect::get(&adapter, &"info".into()).ok();
-    let field = |k: &str| {
-        info.as_ref()
-            .and_then(|i| js_sys::Reflect::get(i, &k.into()).ok())
-            .and_then(|v| v.as_string())
-            .filter(|s| !s.is_empty())
-    };
-    Some(field("description").or_else(|| field("architecture")).or_else(|| field("vendor")).unwrap_or_else(|| "WebGPU adapter".into()))
+    let info = get(&adapter, "info");
+    let field = |k: &str| info.as_ref().and_then(|i| get(i, k)).and_then(|v| v.as_string()).unwrap_or_default();
+    Some(WebGpuAdapterInfo { vendor: field("vendor"), architecture: field("architecture"), description: field("description") })
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -79,6 +107,19 @@ export type EdgecapErrorCode = "model" | "image" | "device-lost" | "gpu" | "unsu
 
 /** Which compute backend to use: WebGPU, the CPU (wasm SIMD), or WebGPU when there is an adapter. */
 export type BackendChoice = "webgpu" | "cpu" | "auto";
+
+/** `load`'s GPU settings (ignored on the CPU; wrong values are refused with code "unsupported"). */
+export interface LoadOptions {
+  /** Dispatches per command buffer at most, 1-4096; 0 or absent: the engine's default for the
+   *  adapter (256 on Apple GPUs, whose WebGPU fails on very large command buffers; no bound elsewhere). */
+  submitEvery?: number;
+  /** "adapter" (default): the adapter's own limits. "default": the WebGPU spec's default limits,
+   *  what every WebGPU device guarantees (proves the kernels fit the smallest device). */
+  gpuLimits?: GpuLimitsChoice;
+}
+
+/** Which device limits the WebGPU device is opened with. */
+export type GpuLimitsChoice = "adapter" | "default";
 
 /** Called after each tensor (loading) or chunk (downloading). */
 export type ProgressCallback = (loaded: number, total: number) => void;

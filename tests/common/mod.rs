@@ -38,7 +38,7 @@ pub fn vision_and_step0<B: edgecap::backend::Backend>(cap: &Captioner<B>, image:
     let px = pixel_values(&img, size as u32, ResizeMode::Stretch).unwrap();
     let vision = cap.model.vision.forward(b, &b.upload_f32(&px, &[3, size, size]).unwrap(), size).unwrap();
     let cross = cap.model.text.cross_kv(b, &vision).unwrap();
-    let mut cache = edgecap::model::SelfKv::new(cap.model.text.layers());
+    let mut cache = edgecap::model::SelfKv::new(b, &cap.model.text, 1).unwrap();
     let ids = b.ids(&[30522], 1).unwrap();
     let logits = cap.model.text.forward(b, &ids, 1, &mut cache, &cross).unwrap();
     (pollster::block_on(b.read_f32(&vision)).unwrap(), pollster::block_on(b.read_f32(&logits)).unwrap())

@@ -18,12 +18,13 @@ function runtimeDir() {
 }
 
 /**
- * Captions `frame` ({width, height, rgba}) with the CLI. backend: 'cpu' | 'gpu'.
+ * Captions `frame` ({width, height, rgba}) with the CLI. backend: 'cpu' | 'gpu'; args: more CLI
+ * arguments (e.g. ['--gpu-limits', 'default']).
  * Returns the parsed JSON line ({caption, token_ids, backend, adapter, ...}) plus `png` (the file written).
  */
-export async function cliCaption({ cli, model, frame, backend, workDir }) {
+export async function cliCaption({ cli, model, frame, backend, workDir, args = [] }) {
   const png = encodePng(frame.width, frame.height, frame.rgba);
-  const key = crypto.createHash('sha1').update(png).update(model).update(backend).digest('hex');
+  const key = crypto.createHash('sha1').update(png).update(model).update(backend).update(args.join('\0')).digest('hex');
   if (cache.has(key)) return cache.get(key);
   fs.mkdirSync(workDir, { recursive: true });
   const file = path.join(workDir, `frame-${key.slice(0, 12)}.png`);
@@ -31,10 +32,10 @@ export async function cliCaption({ cli, model, frame, backend, workDir }) {
   const out = await new Promise((resolve, reject) => {
     execFile(
       cli,
-      ['caption', '--model', model, '--backend', backend, '--json', file],
+      ['caption', '--model', model, '--backend', backend, ...args, '--json', file],
       { env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir() }, timeout: 120000, maxBuffer: 1 << 20 },
       (err, stdout, stderr) => {
-        if (err) reject(new Error(`edgecap caption --backend ${backend} failed: ${err.message}\n${stderr}`));
+        if (err) reject(new Error(`edgecap caption --backend ${backend} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
         else resolve(stdout);
       },
     );

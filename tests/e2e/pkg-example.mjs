@@ -1,5 +1,6 @@
 // pkg/example.html, the package's example page, used as a person would: type the model URL,
-// press Load, pick an image; the caption must be the CLI's for the same image and backend.
+// press Load, pick an image; the caption must be the CLI's for the same image and backend. Then
+// Engine.captionWith's options and Engine.load's GPU options (LoadOptions) through the module.
 //   node tests/e2e/pkg-example.mjs --pkg pkg --model tiny-q8_0.gguf --cpu-model tiny-f32.gguf --cli target/release/edgecap
 // The CPU comparison uses an f32 model: with q8_0, wasm and the native AVX-512 kernels round
 // activations to int8 after sums taken in different orders, which flips tokens of this random
@@ -58,5 +59,67 @@ await withBrowser({ dist: path.resolve(args.pkg || 'pkg'), models: path.dirname(
   failures += ok ? 0 : 1;
   console.log(`${ok ? 'ok' : 'FAIL'} captionWith {minTokens: 6, maxTokens: 6}: ids [${got.ids}] ${got.ids.join() === cli.token_ids.join() ? '=' : '!='} CLI [${cli.token_ids}]; min > max refused with code "${got.refused}"; timingsMs {${got.timings}}`);
   await page.close();
+
+  // Engine.load's GPU options (LoadOptions): the effective settings come back as submitEvery and
+  // gpuLimits; an adapter whose GPUAdapterInfo.vendor is "apple" gets the Apple default (256)
+  // unless submitEvery says otherwise; the CPU has neither; wrong options are refused with a code.
+  // Loading only (a SwiftShader caption takes minutes; run.mjs captions with these settings).
+  const opts = await browser.newPage();
+  await opts.goto(`${server.url}/example.html`);
+  await opts.waitForFunction(() => document.body.dataset.state === 'setup');
+  const seen = await opts.evaluate(async (url) => {
+    const { Engine } = await import('./edgecap.js');
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const load = async (backend, options) => {
+      try {
+        const e = await Engine.fromBytes(bytes, backend, undefined, options);
+        const got = { submitEvery: e.submitEvery ?? null, gpuLimits: e.gpuLimits ?? null, backend: e.backend };
+        e.free();
+        return got;
+      } catch (err) {
+        return { code: err.code || String(err) };
+      }
+    };
+    // Safari on an iPhone: the adapter's info says vendor "apple" (nothing else changes).
+    const asApple = async (fn) => {
+      const real = Object.getOwnPropertyDescriptor(GPUAdapter.prototype, 'info');
+      Object.defineProperty(GPUAdapter.prototype, 'info', {
+        configurable: true,
+        get() {
+          const info = real.get.call(this);
+          const copy = {};
+          for (const k in info) copy[k] = info[k];
+          return { ...copy, vendor: 'apple' };
+        },
+      });
+      try {
+        return await fn();
+      } finally {
+        Object.defineProperty(GPUAdapter.prototype, 'info', real);
+      }
+    };
+    return {
+      plain: await load('webgpu'),
+      set: await load('webgpu', { submitEvery: 64, gpuLimits: 'default' }),
+      apple: await asApple(() => load('webgpu')),
+      appleSet: await asApple(() => load('webgpu', { submitEvery: 1024 })),
+      cpu: await load('cpu', { submitEvery: 64, gpuLimits: 'default' }),
+      badSubmit: await load('cpu', { submitEvery: -1 }),
+      badLimits: await load('cpu', { gpuLimits: 'huge' }),
+    };
+  }, `models/${path.basename(model)}`);
+  const want = {
+    plain: { submitEvery: null, gpuLimits: 'adapter', backend: 'webgpu' },
+    set: { submitEvery: 64, gpuLimits: 'default', backend: 'webgpu' },
+    apple: { submitEvery: 256, gpuLimits: 'adapter', backend: 'webgpu' },
+    appleSet: { submitEvery: 1024, gpuLimits: 'adapter', backend: 'webgpu' },
+    cpu: { submitEvery: null, gpuLimits: null, backend: 'cpu' },
+    badSubmit: { code: 'unsupported' },
+    badLimits: { code: 'unsupported' },
+  };
+  const wrong = Object.keys(want).filter((k) => JSON.stringify(seen[k]) !== JSON.stringify(want[k]));
+  failures += wrong.length ? 1 : 0;
+  console.log(`${wrong.length ? 'FAIL' : 'ok'} Engine load options: ${Object.keys(want).map((k) => `${k} ${JSON.stringify(seen[k])}${wrong.includes(k) ? ` (expected ${JSON.stringify(want[k])})` : ''}`).join('; ')}`);
+  await opts.close();
 });
 process.exit(failures ? 1 : 0);

@@ -28,6 +28,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL_URL = '/models/tiny-q8_0.gguf';
 const MODEL_F32_URL = '/models/tiny-f32.gguf';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Scenarios that caption on SwiftShader's WebGPU (minutes each): run after all the others.
+const SLOW_SCENARIOS = new Set(['capture-webgpu', 'webgpu-default-limits-submit-64']);
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -319,9 +321,9 @@ function pickFrame(S, frames, notes) {
   return f;
 }
 
-async function checkAgainstCli(S, page, result, cliBackend, notes, model = S.fx.model) {
+async function checkAgainstCli(S, page, result, cliBackend, notes, model = S.fx.model, cliArgs = []) {
   const frame = pickFrame(S, await lastFrames(page), notes);
-  const ref = await cliCaption({ cli: S.cli, model, frame, backend: cliBackend, workDir: path.join(S.tmp, 'frames') });
+  const ref = await cliCaption({ cli: S.cli, model, frame, backend: cliBackend, workDir: path.join(S.tmp, 'frames'), args: cliArgs });
   const diff = compareCaptions(result, ref);
   if (diff) {
     let extra = '';
@@ -329,7 +331,7 @@ async function checkAgainstCli(S, page, result, cliBackend, notes, model = S.fx.
       const cpu = await cliCaption({ cli: S.cli, model, frame, backend: 'cpu', workDir: path.join(S.tmp, 'frames') });
       extra = compareCaptions(result, cpu) ? ' (nor does it match the CLI on cpu)' : ' (it matches the CLI on cpu instead)';
     }
-    throw Object.assign(new Error(`${frame.width}x${frame.height} frame, CLI --backend ${cliBackend} (${ref.adapter || ref.backend}): ${diff}${extra}; frame saved as ${ref.png}`), { frame });
+    throw Object.assign(new Error(`${frame.width}x${frame.height} frame, CLI --backend ${cliBackend} ${cliArgs.join(' ')} (${ref.adapter || ref.backend}): ${diff}${extra}; frame saved as ${ref.png}`), { frame });
   }
   return { frame, ref };
 }
@@ -480,6 +482,38 @@ async function cliNote(S, page, result, cliBackend) {
 }
 
 scenario('capture-webgpu', (S) => captureScenario(S, { webgpu: true, query: '&backend=webgpu', expectBackend: 'webgpu', cliBackend: 'gpu', figureKey: 'webgpu' }), { timeoutMs: 420000 });
+
+// WebGPU opened with the spec's default limits and at most 64 dispatches per command buffer (the
+// test settings ?gpu-limits=default&submit-every=64, as a small device and iOS's bound would be):
+// the worker's ready message and #model-info report both, and the caption is still the CLI's.
+scenario('webgpu-default-limits-submit-64', (S) => withChromium(S, { webgpu: true }, async ({ page }) => {
+  await page.goto(`${S.server.url}/?model=${MODEL_URL}&backend=webgpu&gpu-limits=default&submit-every=64`);
+  await waitState(page, 'ready', { timeout: 90000 });
+  const backend = await backendOf(page);
+  if (backend !== 'webgpu') throw new Error(`#backend is ${JSON.stringify(backend)}, expected webgpu`);
+  const ready = (await hooks(page)).fromWorker.filter((m) => m.type === 'ready').pop();
+  if (!ready || ready.submitEvery !== 64 || ready.gpuLimits !== 'default') {
+    throw new Error(`the worker's ready message says submitEvery ${JSON.stringify(ready && ready.submitEvery)}, gpuLimits ${JSON.stringify(ready && ready.gpuLimits)}; expected 64 and "default"`);
+  }
+  const info = await page.evaluate(() => {
+    const el = document.querySelector('#model-info');
+    return el && { text: el.textContent.trim(), hidden: el.hidden, submitEvery: el.dataset.submitEvery, gpuLimits: el.dataset.gpuLimits };
+  });
+  if (!info || info.hidden) throw new Error(`#model-info is ${info ? 'hidden' : 'missing'}`);
+  if (info.submitEvery !== '64' || info.gpuLimits !== 'default') {
+    throw new Error(`#model-info has data-submit-every ${JSON.stringify(info.submitEvery)}, data-gpu-limits ${JSON.stringify(info.gpuLimits)}; expected "64" and "default"`);
+  }
+  if (!/submit size: 64 dispatches/.test(info.text) || !/WebGPU limits: default/.test(info.text)) {
+    throw new Error(`#model-info does not say the submit size (64) and limits (default): ${JSON.stringify(info.text)}`);
+  }
+  const r = await captureOnce(page, { timeout: S.captionTimeoutMs });
+  if (r.backend !== 'webgpu') throw new Error(`the worker captioned on ${r.backend}, expected webgpu`);
+  if (r.shown !== r.caption.trim()) throw new Error(`#caption shows ${JSON.stringify(r.shown)} but the worker said ${JSON.stringify(r.caption)}`);
+  const notes = [];
+  const cliArgs = ['--gpu-limits', 'default', '--gpu-submit-every', '64'];
+  const { frame } = await checkAgainstCli(S, page, r, 'gpu', notes, S.fx.model, cliArgs);
+  return `#model-info ${JSON.stringify(info.text)}; caption ${JSON.stringify(r.caption)} = CLI --backend gpu ${cliArgs.join(' ')}${r.tokenIds ? ' (token ids too)' : ''} on the ${frame.width}x${frame.height} frame in ${Math.round(r.tapToCaptionMs)} ms${notes.length ? '; NOTE: ' + notes.join('; ') : ''}`;
+}), { timeoutMs: 420000 });
 // The CPU path compares on the f32 model. With q8_0, activations are rounded to int8 per block of
 // 32 (as ggml does), so an f32 difference of one ulp upstream (wasm SIMD and the native AVX-512
 // kernels sum in different orders) can move a value across a rounding boundary; on this random
@@ -757,8 +791,9 @@ async function main() {
   const S = { args, dist, cli, tmp, artifacts, fx, server, figures: {}, current: null, cleanups, modelUrl: MODEL_URL, hooksSource: HOOKS, captionTimeoutMs: args.captionTimeoutS * 1000, cspClean: new Set() };
   console.log(`e2e: dist ${dist}, server ${server.url}, chromium ${CHROMIUM}, model ${fx.modelSize} B, tmp ${tmp}`);
 
-  // The software-WebGPU caption takes minutes: run it last, after the quick scenarios.
-  const ordered = [...scenarios, ...(args.skipWebkit ? [] : webkitScenarios)].sort((a, b) => (a.name === 'capture-webgpu') - (b.name === 'capture-webgpu'));
+  // The software-WebGPU captions take minutes: run them last, after the quick scenarios.
+  const slow = (s) => SLOW_SCENARIOS.has(s.name);
+  const ordered = [...scenarios, ...(args.skipWebkit ? [] : webkitScenarios)].sort((a, b) => slow(a) - slow(b));
   const selected = ordered.filter((s) => !args.only || args.only.some((o) => s.name === o || s.name.includes(o)));
   if (args.only && !selected.length) {
     console.error(`--only ${args.only} matches none of: ${all.join(', ')}`);

@@ -6,7 +6,11 @@
 // (ms of the last caption, a number), #progress, #error, #retry, #choose-file, #delete-model,
 // #image-error (a photo or frame that could not be described; the app stays ready).
 // Test and benchmark settings: ?auto-interval=MS (automatic mode's period, default 3000, clamped
-// to 200–60000) and ?count-gpu-buffers=1 (the worker counts WebGPU buffers: see worker.js "stats").
+// to 200–60000), ?count-gpu-buffers=1 (the worker counts WebGPU buffers: see worker.js "stats"),
+// ?submit-every=N (WebGPU: at most N dispatches per command buffer, 1–4096; 0 or absent: the
+// engine's default for the adapter) and ?gpu-limits=default|adapter (WebGPU device limits: the
+// spec's defaults or the adapter's own, the default). #model-info shows the adapter and the
+// effective settings, also as data-submit-every (a number, or "none") and data-gpu-limits.
 //
 // The only global, for tests: window.edgecap = { lastFrame, worker }. lastFrame is
 // {width, height, rgba} with rgba a Uint8ClampedArray copy of the last frame sent to be captioned,
@@ -37,6 +41,11 @@ const backendPref = ['cpu', 'webgpu', 'auto'].includes(params.get('backend')) ? 
 const modelParam = params.get('model');
 
 const workerUrl = params.get('count-gpu-buffers') === '1' ? 'worker.js?count-gpu-buffers=1' : 'worker.js';
+// WebGPU settings for Engine.load (see the header); 0 or nothing means the engine's own default.
+const gpuSettings = {
+  submitEvery: clampedInt(params.get('submit-every'), 0, 0, 4096),
+  gpuLimits: ['default', 'adapter'].includes(params.get('gpu-limits')) ? params.get('gpu-limits') : undefined,
+};
 
 function clampedInt(text, fallback, min, max) {
   const n = Number.parseInt(text ?? '', 10);
@@ -322,7 +331,7 @@ function requestLoad(source) {
   storeUI.resetProgress();
   setState('loading');
   holdWakeLock('loading', true);
-  worker.postMessage({ type: 'load', source, backend: forcedBackend || backendPref });
+  worker.postMessage({ type: 'load', source, backend: forcedBackend || backendPref, gpu: gpuSettings });
   focusIfLost($('progress'));
 }
 
@@ -410,7 +419,7 @@ $('retry').addEventListener('click', () => {
 function onReady(msg) {
   holdWakeLock('loading', false);
   setBackend(msg.backend);
-  storeUI.setStored(msg.model, null, msg.adapter);
+  storeUI.setStored(msg.model, null, msg.adapter, msg.backend === 'webgpu' ? { submitEvery: msg.submitEvery, gpuLimits: msg.gpuLimits } : null);
   setState('ready');
   // Never let noise pass for a description: the tiny test models have random weights.
   $('test-model').hidden = !msg.testModel;
@@ -475,6 +484,7 @@ function onWorkerMessage(event) {
     case 'error': return msg.id !== undefined ? onCaptionError(msg) : showError(msg.code, msg.message, msg.retryable);
     case 'backend':
       setBackend(msg.backend);
+      if (msg.adapter) storeUI.setStored(storeUI.stored, null, msg.adapter);
       announce('The graphics processor stopped working, so descriptions now run on the main processor. They will take longer.');
       return;
     case 'deleted': return onDeleted();

@@ -58,16 +58,29 @@ export class StoreUI {
     for (const b of els.extraDelete) b.addEventListener('click', onDelete);
   }
 
-  /** What the worker says is stored: a complete model and/or a resumable partial download. */
-  setStored(stored, partial = null, adapter = '') {
+  /**
+   * What the worker says is stored: a complete model and/or a resumable partial download. With a
+   * loaded model, `adapter` names what runs it and `gpu` ({submitEvery, gpuLimits}, WebGPU only)
+   * its settings, shown in words and as data-submit-every / data-gpu-limits for tests.
+   */
+  setStored(stored, partial = null, adapter = '', gpu = null) {
     this.stored = stored;
     this.partial = partial;
     const { info, remove } = this.els;
     remove.hidden = !stored;
     info.hidden = !stored;
+    delete info.dataset.submitEvery;
+    delete info.dataset.gpuLimits;
     if (stored) {
+      let running = adapter ? ` Running on: ${adapter}` : '';
+      if (adapter && gpu) {
+        const submit = gpu.submitEvery ? `${gpu.submitEvery} dispatches` : 'no bound';
+        running += ` (WebGPU limits: ${gpu.gpuLimits || 'adapter'}; submit size: ${submit})`;
+        info.dataset.submitEvery = gpu.submitEvery ? String(gpu.submitEvery) : 'none';
+        info.dataset.gpuLimits = gpu.gpuLimits || 'adapter';
+      }
       info.textContent = `On this device: ${modelName(stored.url)}, ${formatBytes(stored.size)}.` +
-        (adapter ? ` Running on: ${adapter}.` : '');
+        (running ? `${running}.` : '');
     }
     if (partial && !stored) this.els.url.value = this.#displayUrl(partial.url);
     this.#updateDownloadLabel();

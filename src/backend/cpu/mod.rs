@@ -67,10 +67,17 @@ fn from_vec(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
     Tensor::from_vec(data, dims, &Device::Cpu).map_err(err)
 }
 
+/// A decoder layer's self-attention keys and values so far, `[b, len, width]` each.
+#[derive(Default)]
+pub struct CpuCache {
+    kv: Option<(Tensor, Tensor)>,
+}
+
 impl Backend for CpuBackend {
     type Tensor = Tensor;
     type Ids = Tensor;
     type Weight = CpuWeight;
+    type Cache = CpuCache;
 
     fn name(&self) -> &'static str {
         "cpu"
@@ -94,6 +101,39 @@ impl Backend for CpuBackend {
             }
             _ => Ok(CpuWeight::F32(self.tensor(t)?)),
         }
+    }
+
+    fn weight_stacked<'a>(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        parts: &mut dyn Iterator<Item = Result<crate::weights::source::SourceTensor<'a>>>,
+    ) -> Result<CpuWeight> {
+        // Q8_0 rows stay Q8_0 (blocks never straddle rows); anything else is widened to f32.
+        let (mut q8, mut f32s, mut all_q8, mut stacked) = (Vec::new(), Vec::new(), true, 0);
+        for part in parts {
+            let part = part?;
+            let v = part.view();
+            let &[r, c] = v.shape else { return Err(Error::model(format!("{} should be 2-D, has shape {:?}", v.name, v.shape))) };
+            if c != cols {
+                return Err(Error::model(format!("{}: {c} columns where {name} stacks {cols}", v.name)));
+            }
+            stacked += r;
+            all_q8 &= v.dtype == DType::Q8_0;
+            if all_q8 {
+                q8.extend_from_slice(v.data);
+            }
+            f32s.extend(v.to_f32()?);
+        }
+        if stacked != rows {
+            return Err(Error::model(format!("{name}: parts stack to {stacked} rows, expected {rows}")));
+        }
+        let shape = [rows, cols];
+        if all_q8 {
+            return self.weight(&TensorView { name, shape: &shape, dtype: DType::Q8_0, data: &q8 });
+        }
+        Ok(CpuWeight::F32(from_vec(f32s, &shape)?))
     }
 
     fn tensor(&self, t: &TensorView) -> Result<Tensor> {
@@ -230,21 +270,27 @@ impl Backend for CpuBackend {
         x.narrow(1, s - 1, 1).and_then(|t| t.contiguous()).map_err(err)
     }
 
-    fn append_seq(&self, cache: Option<&Tensor>, new: &Tensor) -> Result<Tensor> {
-        match cache {
-            Some(c) => Tensor::cat(&[c, new], 1).map_err(err),
-            None => Ok(new.clone()),
-        }
+    fn new_cache(&self, _capacity: usize, _width: usize) -> Result<CpuCache> {
+        Ok(CpuCache::default())
     }
 
-    fn select_batch(&self, x: &Tensor, rows: &[usize]) -> Result<Tensor> {
-        let b = x.dim(0).map_err(err)?;
-        if rows.iter().any(|&r| r >= b) {
-            return Err(shape_err(format!("select_batch: rows {rows:?} outside batch {b}")));
+    fn cached_attention(&self, qkv: &Tensor, cache: &mut CpuCache, heads: usize) -> Result<Tensor> {
+        let width = qkv.dim(D::Minus1).map_err(err)? / 3;
+        let (q, k, v) = (self.narrow_last(qkv, 0, width)?, self.narrow_last(qkv, width, width)?, self.narrow_last(qkv, 2 * width, width)?);
+        let (k, v) = match cache.kv.take() {
+            Some((ck, cv)) => (Tensor::cat(&[&ck, &k], 1).map_err(err)?, Tensor::cat(&[&cv, &v], 1).map_err(err)?),
+            None => (k, v),
+        };
+        let out = self.attention(&q, &k, &v, heads, true)?;
+        cache.kv = Some((k, v));
+        Ok(out)
+    }
+
+    fn reorder_cache(&self, cache: &mut CpuCache, parents: &[usize]) -> Result<()> {
+        if let Some((k, v)) = cache.kv.take() {
+            cache.kv = Some((self.select_batch(&k, parents)?, self.select_batch(&v, parents)?));
         }
-        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-        let idx = Tensor::from_vec(idx, rows.len(), &Device::Cpu).map_err(err)?;
-        x.index_select(&idx, 0).map_err(err)
+        Ok(())
     }
 
     fn argmax(&self, logits: &Tensor, suppress: Option<u32>) -> Result<Tensor> {
@@ -260,6 +306,19 @@ impl Backend for CpuBackend {
 
     async fn read_f32(&self, x: &Tensor) -> Result<Vec<f32>> {
         with_slice(x, <[f32]>::to_vec)
+    }
+}
+
+impl CpuBackend {
+    /// Batch rows in the given order (beam reordering of caches).
+    fn select_batch(&self, x: &Tensor, rows: &[usize]) -> Result<Tensor> {
+        let b = x.dim(0).map_err(err)?;
+        if rows.iter().any(|&r| r >= b) {
+            return Err(shape_err(format!("select_batch: rows {rows:?} outside batch {b}")));
+        }
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = Tensor::from_vec(idx, rows.len(), &Device::Cpu).map_err(err)?;
+        x.index_select(&idx, 0).map_err(err)
     }
 }
 

@@ -37,6 +37,8 @@ pub struct AdapterSummary {
     pub name: String,
     pub backend: String,
     pub device_type: String,
+    /// PCI vendor id where the platform gives one (Apple: 0x106b); 0 in the browser.
+    pub vendor: u32,
 }
 
 pub(super) struct Opened {
@@ -47,7 +49,7 @@ pub(super) struct Opened {
     pub errors: ErrorSlot,
 }
 
-pub(super) async fn open() -> Result<Opened> {
+pub(super) async fn open(options: &super::GpuOptions) -> Result<Opened> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = instance
         .request_adapter(&wgpu::RequestAdapterOptions {
@@ -57,11 +59,18 @@ pub(super) async fn open() -> Result<Opened> {
         .await
         .map_err(|e| gpu_err(format!("no GPU adapter: {e}")))?;
     let info = adapter.get_info();
-    let limits = adapter.limits();
+    // The spec's defaults are what the smallest WebGPU device guarantees: every kernel must work
+    // within them, and `--gpu-limits default` proves it on any machine.
+    let limits = match options.limits {
+        super::GpuLimits::Adapter => adapter.limits(),
+        super::GpuLimits::Default => wgpu::Limits::default(),
+    };
+    let timing = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+    let features = if options.profile && adapter.features().contains(timing) { timing } else { wgpu::Features::empty() };
     let (device, queue) = adapter
         .request_device(&wgpu::DeviceDescriptor {
             label: Some("edgecap"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             memory_hints: wgpu::MemoryHints::Performance,
             ..Default::default()
@@ -77,6 +86,7 @@ pub(super) async fn open() -> Result<Opened> {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend).to_lowercase(),
         device_type: format!("{:?}", info.device_type),
+        vendor: info.vendor,
     };
     Ok(Opened { device, queue, summary, limits, errors })
 }

@@ -1,14 +1,16 @@
 //! The op interface on wgpu with our own WGSL kernels (`kernels/*.wgsl`): Vulkan, Metal or DX12
 //! natively, the browser's WebGPU in wasm, the same code for both.
 //!
-//! Tensors are device buffers from a pool; ops record compute passes into one command encoder
-//! (see `recorder.rs`) and return at once. Only `read_ids` / `read_f32` submit and map, so a
-//! greedy caption (vision, cross-attention K/V, every step with its arg-max on the device) is a
-//! few submits whose only readback is token ids. f32 throughout; no optional feature is needed
-//! (no f16, no subgroups), so every WebGPU adapter runs the same kernels.
+//! Tensors are device buffers from a pool (or column views of them: `narrow_last` copies
+//! nothing); ops record dispatches into one command encoder (see `recorder.rs`) and return at
+//! once. Only `read_ids` / `read_f32` wait for the GPU, so a greedy caption (vision, cross K/V,
+//! every step with its arg-max on the device) runs with no host round trip but the token ids.
+//! f32 activations and no optional feature (no f16, no subgroups): every WebGPU adapter runs the
+//! same kernels, within the spec's default limits.
 
 mod device;
 mod kernels;
+mod params;
 mod pool;
 mod recorder;
 mod weights;
@@ -20,42 +22,110 @@ use std::rc::Rc;
 pub use device::AdapterSummary;
 use device::{gpu_err, ErrorSlot};
 use kernels::{Kernel, Kernels};
+use params::epilogue;
 use pool::{bytes_of, GpuBuffer, Pool};
+pub use recorder::RecorderStats;
 use recorder::{groups_1d, read_mapped, Recorder};
 
-use super::Backend;
+use super::{Backend, Mark};
+use crate::weights::source::SourceTensor;
 use crate::weights::TensorView;
 use crate::Result;
 
-/// Rows of X up to which Q8_0 products use the GEMV kernel (decoder steps, beams).
+/// Rows of X up to which linear layers use the GEMV kernel (decoder steps, beams).
 const GEMV_MAX_ROWS: usize = 8;
+/// Output columns one GEMV workgroup computes (`gemv.wgsl`'s COLS).
+const GEMV_COLS: usize = 16;
+/// Output tile of one GEMM workgroup (`gemm.wgsl`'s TM × TN).
+const GEMM_TM: usize = 64;
+const GEMM_TN: usize = 64;
+/// Queries one workgroup of `attention.wgsl` takes (its BQ).
+const ATTENTION_BQ: usize = 16;
+/// Queries up to which attention runs as flash-decoding (keys split across workgroups).
+const DECODE_MAX_QUERIES: usize = 8;
+/// Keys per flash-decoding workgroup (= `attention_split.wgsl`'s workgroup size).
+const DECODE_CHUNK: usize = 64;
+/// Features per attention head the attention kernels take (BLIP's are 64).
+const MAX_HEAD_SIZE: usize = 64;
+/// Positions `attention_cached.wgsl` holds scores for (BLIP has 512).
+const MAX_CACHED_POSITIONS: usize = 1024;
+
+/// Which limits the device is opened with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GpuLimits {
+    /// Everything the adapter offers.
+    #[default]
+    Adapter,
+    /// The WebGPU spec's defaults, what the smallest device guarantees (an iPhone's, say).
+    Default,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    pub limits: GpuLimits,
+    /// Dispatches per command buffer at most; `None`: the adapter's default
+    /// ([`default_submit_every`]).
+    pub submit_every: Option<usize>,
+    /// Keep wgpu's shader runtime checks natively (browsers always keep theirs).
+    pub checked: bool,
+    /// Time every dispatch with timestamp queries where the adapter can (benchmarks).
+    pub profile: bool,
+}
+
+/// iOS's WebGPU (Metal underneath) has crashed on command buffers carrying thousands of
+/// dispatches (WebKit bug 311598; llama.cpp throttles its submits for it): on Apple adapters a
+/// caption is split into command buffers of this many dispatches. Elsewhere one command buffer
+/// holds up to the recorder's arena.
+pub const APPLE_SUBMIT_EVERY: usize = 256;
+
+/// The submit size a backend uses on `adapter` when none is asked for.
+pub fn default_submit_every(adapter: &AdapterSummary) -> Option<usize> {
+    let apple = adapter.vendor == 0x106b || adapter.name.to_lowercase().contains("apple");
+    apple.then_some(APPLE_SUBMIT_EVERY)
+}
 
 pub struct GpuBackend {
     device: wgpu::Device,
     queue: wgpu::Queue,
     summary: AdapterSummary,
     limits: wgpu::Limits,
+    options: GpuOptions,
+    submit_every: Option<usize>,
     errors: ErrorSlot,
     kernels: Kernels,
     pool: Rc<Pool>,
     recorder: RefCell<Recorder>,
-    /// Bound where a kernel's optional input (a bias) is absent.
-    dummy: wgpu::Buffer,
+    /// Bound where a kernel's optional input (a bias, a residual) is absent.
+    dummy: Rc<GpuBuffer>,
     staging: RefCell<HashMap<u64, Vec<wgpu::Buffer>>>,
     /// Host ids by content: a caption's position ids and prompt repeat every frame, and id
     /// buffers are never written after creation, so each is uploaded once.
     host_ids: RefCell<HashMap<Vec<u32>, Rc<GpuBuffer>>>,
     readbacks: Cell<u64>,
     uploads: Cell<u64>,
+    marks: RefCell<Marks>,
+}
+
+/// Counter snapshots at the caption's phase marks.
+#[derive(Default)]
+struct Marks {
+    vision_start: RecorderStats,
+    vision: RecorderStats,
+    step_start: RecorderStats,
+    last_step: RecorderStats,
 }
 
 /// Distinct host id arrays kept (beam search's token rows vary; the cache is emptied when full).
 const HOST_IDS_KEPT: usize = 512;
 
+/// f32 values on the device: `shape`, last dimension contiguous, rows (everything before it)
+/// `stride` floats apart from `offset`. Ops make dense tensors; `narrow_last` makes views.
 #[derive(Clone)]
 pub struct GpuTensor {
     buf: Rc<GpuBuffer>,
     shape: Vec<usize>,
+    offset: usize,
+    stride: usize,
 }
 
 impl GpuTensor {
@@ -65,6 +135,18 @@ impl GpuTensor {
 
     fn len(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    fn cols(&self) -> usize {
+        self.shape.last().copied().unwrap_or(0)
+    }
+
+    fn rows(&self) -> usize {
+        self.len() / self.cols().max(1)
+    }
+
+    fn is_dense(&self) -> bool {
+        self.offset == 0 && self.stride == self.cols()
     }
 }
 
@@ -92,48 +174,95 @@ impl GpuWeight {
     }
 }
 
+/// A decoder layer's self-attention cache: `[batch][2][heads][capacity][head size]` (keys, then
+/// values; each head's positions contiguous, as the attention kernel reads them). Allocated at
+/// the first step, when the batch is known.
+pub struct GpuCache {
+    buf: Option<Rc<GpuBuffer>>,
+    batch: usize,
+    capacity: usize,
+    width: usize,
+    len: usize,
+}
+
 /// Counters for benchmarks and long-run checks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GpuStats {
     pub submits: u64,
     pub readbacks: u64,
     pub dispatches: u64,
+    /// Buffer-to-buffer copies recorded by ops (not uploads or readbacks).
+    pub copies: u64,
+    pub bind_groups_created: u64,
+    pub max_dispatches_per_submit: u64,
     /// Activation buffers ever allocated (flat across captions once shapes repeat).
     pub buffers_created: usize,
     /// Host data copied in through a staging buffer (a caption's pixels).
     pub uploads: u64,
 }
 
+/// What `--json --stats` reports of a caption: the work of its vision pass and of its last
+/// decoder step, and how it was submitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuCaptionStats {
+    pub vision_dispatches: u64,
+    /// Of the last decoder step (forward and arg-max).
+    pub token_dispatches: u64,
+    pub token_buffer_copies: u64,
+    pub token_bind_groups_created: u64,
+    /// Since the backend opened.
+    pub submits: u64,
+    pub max_dispatches_per_submit: u64,
+}
+
 fn shape_err(message: String) -> crate::Error {
     gpu_err(message)
 }
 
+fn diff(a: RecorderStats, b: RecorderStats) -> RecorderStats {
+    RecorderStats {
+        submits: a.submits - b.submits,
+        dispatches: a.dispatches - b.dispatches,
+        copies: a.copies - b.copies,
+        bind_groups_created: a.bind_groups_created - b.bind_groups_created,
+        max_dispatches_per_submit: a.max_dispatches_per_submit,
+    }
+}
+
 impl GpuBackend {
-    /// Opens the best adapter (high performance first). Fails with a clear error where there is
-    /// none, so callers can fall back to the CPU backend.
+    /// Opens the best adapter (high performance first) with its own limits. Fails with a clear
+    /// error where there is none, so callers can fall back to the CPU backend.
     pub async fn new() -> Result<Self> {
-        let opened = device::open().await?;
+        Self::with_options(GpuOptions::default()).await
+    }
+
+    pub async fn with_options(options: GpuOptions) -> Result<Self> {
+        let opened = device::open(&options).await?;
         let dummy = opened.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("absent"),
             size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let recorder = RefCell::new(Recorder::new(&opened.device));
+        let submit_every = options.submit_every.filter(|&n| n > 0).or_else(|| default_submit_every(&opened.summary));
+        let recorder = RefCell::new(Recorder::new(&opened.device, &opened.queue, submit_every, options.profile));
         Ok(Self {
             device: opened.device,
             queue: opened.queue,
             summary: opened.summary,
             limits: opened.limits,
+            kernels: Kernels::new(options.checked),
+            options,
+            submit_every,
             errors: opened.errors,
-            kernels: Kernels::default(),
             pool: Rc::new(Pool::default()),
             recorder,
-            dummy,
+            dummy: GpuBuffer::owned(dummy),
             staging: RefCell::default(),
             host_ids: RefCell::default(),
             readbacks: Cell::new(0),
             uploads: Cell::new(0),
+            marks: RefCell::default(),
         })
     }
 
@@ -141,15 +270,51 @@ impl GpuBackend {
         &self.summary
     }
 
+    pub fn options(&self) -> &GpuOptions {
+        &self.options
+    }
+
+    /// Dispatches per command buffer at most (`None`: bounded only by the parameter arena).
+    pub fn submit_every(&self) -> Option<usize> {
+        self.submit_every
+    }
+
     pub fn stats(&self) -> GpuStats {
-        let r = self.recorder.borrow();
+        let r = self.recorder.borrow().stats;
         GpuStats {
             submits: r.submits,
             readbacks: self.readbacks.get(),
             dispatches: r.dispatches,
+            copies: r.copies,
+            bind_groups_created: r.bind_groups_created,
+            max_dispatches_per_submit: r.max_dispatches_per_submit,
             buffers_created: self.pool.created(),
             uploads: self.uploads.get(),
         }
+    }
+
+    /// The last caption's vision pass and last decoder step (see [`GpuCaptionStats`]).
+    pub fn caption_stats(&self) -> GpuCaptionStats {
+        let m = self.marks.borrow();
+        let r = self.recorder.borrow().stats;
+        GpuCaptionStats {
+            vision_dispatches: m.vision.dispatches,
+            token_dispatches: m.last_step.dispatches,
+            token_buffer_copies: m.last_step.copies,
+            token_bind_groups_created: m.last_step.bind_groups_created,
+            submits: r.submits,
+            max_dispatches_per_submit: r.max_dispatches_per_submit,
+        }
+    }
+
+    /// Whether dispatches are being timed (profiling asked for and the adapter can).
+    pub fn profiling(&self) -> bool {
+        self.recorder.borrow().profiling()
+    }
+
+    /// GPU time per kernel since the last call: (kernel, dispatches, nanoseconds), slowest first.
+    pub fn kernel_times(&self) -> Vec<(&'static str, u64, f64)> {
+        self.recorder.borrow_mut().take_times()
     }
 
     /// Submits what is recorded and waits for the GPU to finish it (benchmarks time with this).
@@ -169,10 +334,11 @@ impl GpuBackend {
     }
 
     fn tensor_of(&self, shape: Vec<usize>) -> GpuTensor {
-        GpuTensor { buf: self.alloc(shape.iter().product()), shape }
+        let cols = shape.last().copied().unwrap_or(0);
+        GpuTensor { buf: self.alloc(shape.iter().product()), shape, offset: 0, stride: cols }
     }
 
-    /// The most bytes one buffer binding may hold on this adapter.
+    /// The most bytes one buffer binding may hold on this device.
     fn max_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
@@ -185,17 +351,40 @@ impl GpuBackend {
         Ok(())
     }
 
-    fn run(&self, kernel: Kernel, params: &[u32], buffers: &[&wgpu::Buffer], groups: [u32; 3]) {
-        let compiled = self.kernels.get(&self.device, kernel);
-        self.recorder.borrow_mut().dispatch(&self.device, &self.queue, &compiled, params, buffers, groups);
+    fn run<K: Kernel>(&self, params: K::Params, constants: &[(&'static str, f64)], buffers: &[&Rc<GpuBuffer>], groups: [u32; 3]) {
+        let compiled = self.kernels.get::<K>(&self.device, constants);
+        self.recorder.borrow_mut().dispatch(&self.device, &self.queue, &compiled, bytemuck::bytes_of(&params), buffers, groups);
     }
 
-    fn copy(&self, src: &wgpu::Buffer, src_float: usize, dst: &wgpu::Buffer, dst_float: usize, floats: usize) {
-        if floats == 0 {
+    /// `x` as a dense tensor (a copy when it is a view).
+    fn dense(&self, x: &GpuTensor) -> GpuTensor {
+        if x.is_dense() {
+            return x.clone();
+        }
+        let out = self.tensor_of(x.shape.clone());
+        let (rows, cols) = (x.rows(), x.cols());
+        self.copy_view((&x.buf, x.offset, [rows, 1, cols], [x.stride, 0, 1]), &out.buf, 0);
+        out
+    }
+
+    /// Copies the strided view `[a, b, c]` of `src` (strides `sa, sb, sc` from `offset`) to
+    /// `dst` from float `dst_off` on, contiguously.
+    fn copy_view(&self, (src, offset, [a, b, c], [sa, sb, sc]): (&Rc<GpuBuffer>, usize, [usize; 3], [usize; 3]), dst: &Rc<GpuBuffer>, dst_off: usize) {
+        let n = a * b * c;
+        if n == 0 {
             return;
         }
-        let mut r = self.recorder.borrow_mut();
-        r.encoder(&self.device).copy_buffer_to_buffer(src, (src_float * 4) as u64, dst, (dst_float * 4) as u64, (floats * 4) as u64);
+        let p = params::Copy {
+            a: a as u32,
+            b: b as u32,
+            c: c as u32,
+            src_off: offset as u32,
+            sa: sa as u32,
+            sb: sb as u32,
+            sc: sc as u32,
+            dst_off: dst_off as u32,
+        };
+        self.run::<kernels::Copy>(p, &[], &[src, dst], groups_1d(n.div_ceil(256)));
     }
 
     /// Host data into a pooled buffer, recorded in order with the ops around it (a queue write
@@ -216,7 +405,7 @@ impl GpuBackend {
             }
             staging.unmap();
             let mut r = self.recorder.borrow_mut();
-            r.encoder(&self.device).copy_buffer_to_buffer(&staging, 0, dst.raw(), 0, size);
+            r.copy(&self.device, &staging, 0, dst.raw(), 0, size);
             r.retire(staging);
         }
         dst
@@ -238,10 +427,10 @@ impl GpuBackend {
             let mut r = self.recorder.borrow_mut();
             let mut at = 0;
             for (buf, bytes) in parts {
-                r.encoder(&self.device).copy_buffer_to_buffer(buf, 0, &staging, at, *bytes);
+                r.read_copy(&self.device, buf, &staging, at, *bytes);
                 at += bytes;
             }
-            r.flush(&self.queue);
+            r.flush(&self.device, &self.queue);
         }
         self.readbacks.set(self.readbacks.get() + 1);
         let bytes = read_mapped(&self.device, &staging).await;
@@ -257,33 +446,38 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// `C[z] = alpha · A[z] · B[z] (+ bias)` through the strided GEMM kernel.
+    /// `Y = gelu?(X · Wᵀ + bias) + residual`, X `[m, k]` (rows `x.1` floats apart from `x.2`),
+    /// W as `wq`/`ws` (Q8_0 quants and scales, or f32 values and nothing).
     #[allow(clippy::too_many_arguments)]
-    fn gemm_f32(
+    fn linear_raw(
         &self,
         (m, n, k): (usize, usize, usize),
-        (z0, zs, heads): (usize, usize, usize),
-        a: (&wgpu::Buffer, [usize; 5]),
-        b: (&wgpu::Buffer, [usize; 5]),
-        c: (&wgpu::Buffer, [usize; 4]),
-        alpha: f32,
-        bias: Option<&wgpu::Buffer>,
+        x: (&Rc<GpuBuffer>, usize, usize),
+        (wq, ws, q8): (&Rc<GpuBuffer>, &Rc<GpuBuffer>, bool),
+        bias: Option<&Rc<GpuBuffer>>,
+        gelu: bool,
+        residual: Option<&Rc<GpuBuffer>>,
+        y: &Rc<GpuBuffer>,
     ) {
-        let (a_buf, [a_off, a_rs, a_cs, a_batch, a_head]) = a;
-        let (b_buf, [b_off, b_rs, b_cs, b_batch, b_head]) = b;
-        let (c_buf, [c_off, c_rs, c_batch, c_head]) = c;
-        let p = [
-            m, n, k, heads, a_off, a_rs, a_cs, a_batch, a_head, b_off, b_rs, b_cs, b_batch, b_head, c_rs, c_batch, c_head,
-        ]
-        .map(|v| v as u32);
-        let mut params = p.to_vec();
-        params.extend([alpha.to_bits(), bias.is_some() as u32, z0 as u32, c_off as u32]);
-        self.run(
-            Kernel::GemmF32,
-            &params,
-            &[a_buf, b_buf, bias.unwrap_or(&self.dummy), c_buf],
-            [n.div_ceil(64) as u32, m.div_ceil(64) as u32, zs as u32],
-        );
+        let mut flags = 0;
+        if bias.is_some() {
+            flags |= epilogue::BIAS;
+        }
+        if gelu {
+            flags |= epilogue::GELU;
+        }
+        if residual.is_some() {
+            flags |= epilogue::RESIDUAL;
+        }
+        let p = params::Linear { m: m as u32, n: n as u32, k: k as u32, x_off: x.2 as u32, x_stride: x.1 as u32, flags };
+        let buffers = [x.0, wq, ws, bias.unwrap_or(&self.dummy), residual.unwrap_or(&self.dummy), y];
+        let q8 = if q8 { 1.0 } else { 0.0 };
+        if m <= GEMV_MAX_ROWS {
+            self.run::<kernels::Gemv>(p, &[("ROWS", m as f64), ("Q8", q8)], &buffers, groups_1d(n.div_ceil(GEMV_COLS)));
+        } else {
+            let groups = [n.div_ceil(GEMM_TN) as u32, m.div_ceil(GEMM_TM) as u32, 1];
+            self.run::<kernels::Gemm>(p, &[("Q8", q8)], &buffers, groups);
+        }
     }
 }
 
@@ -291,6 +485,7 @@ impl Backend for GpuBackend {
     type Tensor = GpuTensor;
     type Ids = GpuIds;
     type Weight = GpuWeight;
+    type Cache = GpuCache;
 
     fn name(&self) -> &'static str {
         "gpu"
@@ -300,9 +495,20 @@ impl Backend for GpuBackend {
         weights::upload_weight(self, t)
     }
 
+    fn weight_stacked<'a>(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        parts: &mut dyn Iterator<Item = Result<SourceTensor<'a>>>,
+    ) -> Result<GpuWeight> {
+        weights::upload_stacked(self, name, rows, cols, parts)
+    }
+
     fn tensor(&self, t: &TensorView) -> Result<GpuTensor> {
         let data = t.to_f32()?;
-        Ok(GpuTensor { buf: weights::owned_f32(self, t.name, &data)?, shape: t.shape.to_vec() })
+        let cols = t.shape.last().copied().unwrap_or(0);
+        Ok(GpuTensor { buf: weights::owned_f32(self, t.name, &data)?, shape: t.shape.to_vec(), offset: 0, stride: cols })
     }
 
     fn upload_f32(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {
@@ -311,7 +517,8 @@ impl Backend for GpuBackend {
         }
         self.fits("an input tensor", bytes_of(data.len()))?;
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok(GpuTensor { buf: self.upload(&bytes), shape: shape.to_vec() })
+        let cols = shape.last().copied().unwrap_or(0);
+        Ok(GpuTensor { buf: self.upload(&bytes), shape: shape.to_vec(), offset: 0, stride: cols })
     }
 
     fn ids(&self, ids: &[u32], batch: usize) -> Result<GpuIds> {
@@ -335,63 +542,69 @@ impl Backend for GpuBackend {
     }
 
     fn linear(&self, x: &GpuTensor, w: &GpuWeight, bias: Option<&GpuTensor>) -> Result<GpuTensor> {
+        self.linear_fused(x, w, bias, false, None)
+    }
+
+    fn linear_fused(
+        &self,
+        x: &GpuTensor,
+        w: &GpuWeight,
+        bias: Option<&GpuTensor>,
+        gelu: bool,
+        residual: Option<&GpuTensor>,
+    ) -> Result<GpuTensor> {
         let (rows, cols) = w.rows_cols();
-        let k = *x.shape.last().unwrap_or(&0);
+        let k = x.cols();
         if k != cols || k == 0 {
             return Err(shape_err(format!("linear: input has {k} features, weight expects {cols}")));
         }
         if bias.is_some_and(|b| b.len() != rows) {
             return Err(shape_err(format!("linear: bias does not have {rows} values")));
         }
-        let m = x.len() / k;
+        let m = x.rows();
         let mut shape = x.shape.clone();
         *shape.last_mut().expect("non-empty") = rows;
+        if residual.is_some_and(|r| r.shape != shape) {
+            return Err(shape_err(format!("linear: residual {:?} for an output {shape:?}", residual.map(|r| &r.shape))));
+        }
         self.fits("a linear layer's output", bytes_of(m * rows))?;
         let out = self.tensor_of(shape);
-        let bias_buf = bias.map(|b| b.buf.raw());
-        match w {
-            GpuWeight::Q8 { quants, scales, .. } => {
-                let params = [m as u32, rows as u32, k as u32, bias.is_some() as u32];
-                let buffers = [x.buf.raw(), quants.raw(), scales.raw(), bias_buf.unwrap_or(&self.dummy), out.buf.raw()];
-                if m <= GEMV_MAX_ROWS {
-                    self.run(Kernel::GemvQ8, &params, &buffers, groups_1d(rows.div_ceil(4)));
-                } else {
-                    self.run(Kernel::GemmQ8, &params, &buffers, [rows.div_ceil(64) as u32, m.div_ceil(64) as u32, 1]);
-                }
-            }
-            GpuWeight::F32 { buf, .. } => self.gemm_f32(
-                (m, rows, k),
-                (0, 1, 1),
-                (x.buf.raw(), [0, k, 1, 0, 0]),
-                // Wᵀ read in place: element (kk, j) is W[j·K + kk].
-                (buf.raw(), [0, 1, k, 0, 0]),
-                (out.buf.raw(), [0, rows, 0, 0]),
-                1.0,
-                bias_buf,
-            ),
-        }
-        Ok(out)
-    }
-
-    fn layer_norm(&self, x: &GpuTensor, gamma: &GpuTensor, beta: &GpuTensor, eps: f64) -> Result<GpuTensor> {
-        let n = *x.shape.last().unwrap_or(&0);
-        if n == 0 || gamma.len() != n || beta.len() != n {
-            return Err(shape_err(format!("layer_norm over {n} features with {} weights", gamma.len())));
-        }
-        let rows = x.len() / n;
-        let out = self.tensor_of(x.shape.clone());
-        self.run(
-            Kernel::LayerNorm,
-            &[rows as u32, n as u32, (eps as f32).to_bits()],
-            &[x.buf.raw(), gamma.buf.raw(), beta.buf.raw(), out.buf.raw()],
-            groups_1d(rows),
+        let bias = bias.map(|b| self.dense(b));
+        let residual = residual.map(|r| self.dense(r));
+        let weight = match w {
+            GpuWeight::Q8 { quants, scales, .. } => (quants, scales, true),
+            GpuWeight::F32 { buf, .. } => (buf, &self.dummy, false),
+        };
+        self.linear_raw(
+            (m, rows, k),
+            (&x.buf, x.stride, x.offset),
+            weight,
+            bias.as_ref().map(|b| &b.buf),
+            gelu,
+            residual.as_ref().map(|r| &r.buf),
+            &out.buf,
         );
         Ok(out)
     }
 
-    fn gelu(&self, x: &GpuTensor) -> Result<GpuTensor> {
+    fn layer_norm(&self, x: &GpuTensor, gamma: &GpuTensor, beta: &GpuTensor, eps: f64) -> Result<GpuTensor> {
+        let n = x.cols();
+        if n == 0 || gamma.len() != n || beta.len() != n {
+            return Err(shape_err(format!("layer_norm over {n} features with {} weights", gamma.len())));
+        }
+        let x = self.dense(x);
+        let rows = x.rows();
         let out = self.tensor_of(x.shape.clone());
-        self.run(Kernel::Gelu, &[x.len() as u32], &[x.buf.raw(), out.buf.raw()], groups_1d(x.len().div_ceil(256)));
+        let p = params::LayerNorm { rows: rows as u32, n: n as u32, eps: eps as f32 };
+        self.run::<kernels::LayerNorm>(p, &[], &[&x.buf, &gamma.buf, &beta.buf, &out.buf], groups_1d(rows));
+        Ok(out)
+    }
+
+    fn gelu(&self, x: &GpuTensor) -> Result<GpuTensor> {
+        let x = self.dense(x);
+        let out = self.tensor_of(x.shape.clone());
+        let n = x.len();
+        self.run::<kernels::Gelu>(params::Elementwise { n: n as u32, b_len: 0 }, &[], &[&x.buf, &out.buf], groups_1d(n.div_ceil(256)));
         Ok(out)
     }
 
@@ -402,77 +615,68 @@ impl Backend for GpuBackend {
         if bl == 0 || !n.is_multiple_of(bl) || !same_tail {
             return Err(shape_err(format!("add: {:?} + {:?}", a.shape, b.shape)));
         }
+        let (a, b) = (self.dense(a), self.dense(b));
         let out = self.tensor_of(a.shape.clone());
-        self.run(Kernel::Add, &[n as u32, bl as u32], &[a.buf.raw(), b.buf.raw(), out.buf.raw()], groups_1d(n.div_ceil(256)));
+        let p = params::Elementwise { n: n as u32, b_len: bl as u32 };
+        self.run::<kernels::Add>(p, &[], &[&a.buf, &b.buf, &out.buf], groups_1d(n.div_ceil(256)));
         Ok(out)
     }
 
     fn narrow_last(&self, x: &GpuTensor, start: usize, len: usize) -> Result<GpuTensor> {
-        let d = *x.shape.last().unwrap_or(&0);
-        if start + len > d {
+        let d = x.cols();
+        if start + len > d || len == 0 {
             return Err(shape_err(format!("narrow_last: {start}+{len} past {d} columns")));
         }
-        let rows = x.len() / d.max(1);
         let mut shape = x.shape.clone();
         *shape.last_mut().expect("non-empty") = len;
-        let out = self.tensor_of(shape);
-        self.run(
-            Kernel::Copy,
-            &[rows as u32, 1, len as u32, start as u32, d as u32, 0, 1, 0],
-            &[x.buf.raw(), out.buf.raw()],
-            groups_1d((rows * len).div_ceil(256)),
-        );
-        Ok(out)
+        Ok(GpuTensor { buf: x.buf.clone(), shape, offset: x.offset + start, stride: x.stride })
     }
 
     fn attention(&self, q: &GpuTensor, k: &GpuTensor, v: &GpuTensor, heads: usize, causal: bool) -> Result<GpuTensor> {
         let (&[b, sq, hd], &[bk, sk, hdk]) = (q.shape.as_slice(), k.shape.as_slice()) else {
             return Err(shape_err(format!("attention: q {:?} k {:?}", q.shape, k.shape)));
         };
-        if heads == 0 || !hd.is_multiple_of(heads) || hdk != hd || k.shape != v.shape || (bk != b && bk != 1) || sk == 0 {
+        if heads == 0 || !hd.is_multiple_of(heads) || hdk != hd || k.shape != v.shape || (bk != b && bk != 1) || sk == 0 || sq == 0 {
             return Err(shape_err(format!("attention: q {:?} k {:?} v {:?} heads {heads}", q.shape, k.shape, v.shape)));
         }
         let d = hd / heads;
-        let out = self.tensor_of(vec![b, sq, hd]);
-        // One (batch·head) score matrix per z; as many per pass as one binding holds.
-        let per_z = sq * sk;
-        let limit = self.max_binding() / 4;
-        let chunk = ((limit / per_z as u64) as usize).min(b * heads).min(65_535);
-        if chunk == 0 {
-            return Err(gpu_err(format!("attention over {sq}×{sk} positions does not fit one GPU buffer")));
+        if d > MAX_HEAD_SIZE {
+            return Err(shape_err(format!("attention: heads of {d} features (the GPU kernels take up to {MAX_HEAD_SIZE})")));
         }
-        let scores = self.alloc(chunk * per_z);
-        let key_batch = if bk == 1 { 0 } else { sk * hd };
-        let mut z0 = 0;
-        while z0 < b * heads {
-            let zs = chunk.min(b * heads - z0);
-            // The chunk's scores start at z0: offsets wrap in u32 so that index 0 is z0's.
-            let back = (z0 * per_z).wrapping_neg() & 0xffff_ffff;
-            self.gemm_f32(
-                (sq, sk, d),
-                (z0, zs, heads),
-                (q.buf.raw(), [0, hd, 1, sq * hd, d]),
-                (k.buf.raw(), [0, 1, hd, key_batch, d]),
-                (scores.raw(), [back, sk, heads * per_z, per_z]),
-                (d as f32).powf(-0.5),
-                None,
-            );
-            self.run(
-                Kernel::Softmax,
-                &[(zs * sq) as u32, sk as u32, sq as u32, causal as u32, (sk.saturating_sub(sq)) as u32],
-                &[scores.raw()],
-                groups_1d(zs * sq),
-            );
-            self.gemm_f32(
-                (sq, d, sk),
-                (z0, zs, heads),
-                (scores.raw(), [back, sk, 1, heads * per_z, per_z]),
-                (v.buf.raw(), [0, hd, 1, key_batch, d]),
-                (out.buf.raw(), [0, hd, sq * hd, d]),
-                1.0,
-                None,
-            );
-            z0 += zs;
+        let out = self.tensor_of(vec![b, sq, hd]);
+        let key_batch = |t: &GpuTensor| if bk == 1 { 0 } else { (sk * t.stride) as u32 };
+        let mut p = params::Attention {
+            batch: b as u32,
+            heads: heads as u32,
+            sq: sq as u32,
+            sk: sk as u32,
+            d: d as u32,
+            q_off: q.offset as u32,
+            q_stride: q.stride as u32,
+            q_batch: (sq * q.stride) as u32,
+            k_off: k.offset as u32,
+            k_stride: k.stride as u32,
+            k_batch: key_batch(k),
+            v_off: v.offset as u32,
+            v_stride: v.stride as u32,
+            v_batch: key_batch(v),
+            causal: causal as u32,
+            scale: (d as f32).powf(-0.5),
+            chunk: 0,
+            splits: 1,
+        };
+        if sq <= DECODE_MAX_QUERIES {
+            // Flash-decoding: each workgroup takes a chunk of keys for every query of one
+            // (batch, head), then a merge combines the chunks' partial softmaxes.
+            let splits = sk.div_ceil(DECODE_CHUNK);
+            p.chunk = DECODE_CHUNK as u32;
+            p.splits = splits as u32;
+            let partials = self.alloc(b * heads * sq * splits * (d + 2));
+            self.fits("attention partials", bytes_of(b * heads * sq * splits * (d + 2)))?;
+            self.run::<kernels::AttentionSplit>(p, &[], &[&q.buf, &k.buf, &v.buf, &partials], [splits as u32, heads as u32, b as u32]);
+            self.run::<kernels::AttentionMerge>(p, &[], &[&partials, &out.buf], [sq as u32, heads as u32, b as u32]);
+        } else {
+            self.run::<kernels::Attention>(p, &[], &[&q.buf, &k.buf, &v.buf, &out.buf], [sq.div_ceil(ATTENTION_BQ) as u32, heads as u32, b as u32]);
         }
         Ok(out)
     }
@@ -498,30 +702,15 @@ impl Backend for GpuBackend {
         if class.len() != dim || position.len() != (n + 1) * dim || bias.len() != dim {
             return Err(shape_err(format!("patch_embed: class {:?} position {:?}", class.shape, position.shape)));
         }
+        let (pixels, weight) = (self.dense(pixels), self.dense(weight));
         let cols = self.alloc(n * width);
-        self.run(
-            Kernel::Im2col,
-            &[c as u32, h as u32, w as u32, patch as u32],
-            &[pixels.buf.raw(), cols.raw()],
-            groups_1d((n * width).div_ceil(256)),
-        );
+        let p = params::Im2col { c: c as u32, h: h as u32, w: w as u32, p: patch as u32 };
+        self.run::<kernels::Im2col>(p, &[], &[&pixels.buf, &cols], groups_1d((n * width).div_ceil(256)));
         let patches = self.alloc(n * dim);
-        self.gemm_f32(
-            (n, dim, width),
-            (0, 1, 1),
-            (cols.raw(), [0, width, 1, 0, 0]),
-            (weight.buf.raw(), [0, 1, width, 0, 0]),
-            (patches.raw(), [0, dim, 0, 0]),
-            1.0,
-            Some(bias.buf.raw()),
-        );
+        self.linear_raw((n, dim, width), (&cols, width, 0), (&weight.buf, &self.dummy, false), Some(&bias.buf), false, None, &patches);
         let out = self.tensor_of(vec![1, n + 1, dim]);
-        self.run(
-            Kernel::PatchFinish,
-            &[n as u32, dim as u32],
-            &[patches.raw(), class.buf.raw(), position.buf.raw(), out.buf.raw()],
-            groups_1d(((n + 1) * dim).div_ceil(256)),
-        );
+        let p = params::PatchFinish { patches: n as u32, d: dim as u32 };
+        self.run::<kernels::PatchFinish>(p, &[], &[&patches, &class.buf, &position.buf, &out.buf], groups_1d(((n + 1) * dim).div_ceil(256)));
         Ok(out)
     }
 
@@ -532,13 +721,11 @@ impl Backend for GpuBackend {
         }
         let count = ids.batch * ids.len;
         let out = self.tensor_of(vec![ids.batch, ids.len, cols]);
-        let params = [count as u32, cols as u32, rows as u32];
+        let p = params::Embedding { count: count as u32, cols: cols as u32, rows: rows as u32 };
         let groups = groups_1d((count * cols).div_ceil(256));
         match table {
-            GpuWeight::Q8 { quants, scales, .. } => {
-                self.run(Kernel::EmbeddingQ8, &params, &[ids.buf.raw(), quants.raw(), scales.raw(), out.buf.raw()], groups)
-            }
-            GpuWeight::F32 { buf, .. } => self.run(Kernel::EmbeddingF32, &params, &[ids.buf.raw(), buf.raw(), out.buf.raw()], groups),
+            GpuWeight::Q8 { quants, scales, .. } => self.run::<kernels::EmbeddingQ8>(p, &[], &[&ids.buf, quants, scales, &out.buf], groups),
+            GpuWeight::F32 { buf, .. } => self.run::<kernels::EmbeddingF32>(p, &[], &[&ids.buf, buf, &out.buf], groups),
         }
         Ok(out)
     }
@@ -547,58 +734,88 @@ impl Backend for GpuBackend {
         let &[b, s, d] = x.shape.as_slice() else {
             return Err(shape_err(format!("last_position: {:?}", x.shape)));
         };
+        if s == 1 {
+            return Ok(x.clone());
+        }
         let out = self.tensor_of(vec![b, 1, d]);
-        for i in 0..b {
-            self.copy(x.buf.raw(), (i * s + s - 1) * d, out.buf.raw(), i * d, d);
-        }
+        self.copy_view((&x.buf, x.offset + (s - 1) * x.stride, [b, 1, d], [s * x.stride, 0, 1]), &out.buf, 0);
         Ok(out)
     }
 
-    fn append_seq(&self, cache: Option<&GpuTensor>, new: &GpuTensor) -> Result<GpuTensor> {
-        let Some(cache) = cache else { return Ok(new.clone()) };
-        let (&[b, s1, d], &[b2, s2, d2]) = (cache.shape.as_slice(), new.shape.as_slice()) else {
-            return Err(shape_err(format!("append_seq: {:?} + {:?}", cache.shape, new.shape)));
+    fn new_cache(&self, capacity: usize, width: usize) -> Result<GpuCache> {
+        Ok(GpuCache { buf: None, batch: 0, capacity, width, len: 0 })
+    }
+
+    fn cached_attention(&self, qkv: &GpuTensor, cache: &mut GpuCache, heads: usize) -> Result<GpuTensor> {
+        let &[b, s, w3] = qkv.shape.as_slice() else {
+            return Err(shape_err(format!("cached_attention: qkv {:?}", qkv.shape)));
         };
-        if b != b2 || d != d2 {
-            return Err(shape_err(format!("append_seq: {:?} + {:?}", cache.shape, new.shape)));
+        let width = cache.width;
+        if w3 != 3 * width || heads == 0 || !width.is_multiple_of(heads) || s == 0 {
+            return Err(shape_err(format!("cached_attention: qkv {:?} for width {width}, {heads} heads", qkv.shape)));
         }
-        let s = s1 + s2;
-        let out = self.tensor_of(vec![b, s, d]);
-        for i in 0..b {
-            self.copy(cache.buf.raw(), i * s1 * d, out.buf.raw(), i * s * d, s1 * d);
-            self.copy(new.buf.raw(), i * s2 * d, out.buf.raw(), (i * s + s1) * d, s2 * d);
+        if width / heads > MAX_HEAD_SIZE || cache.capacity > MAX_CACHED_POSITIONS {
+            return Err(shape_err(format!(
+                "cached_attention: heads of {} features, {} positions (the GPU kernel takes {MAX_HEAD_SIZE}, {MAX_CACHED_POSITIONS})",
+                width / heads,
+                cache.capacity
+            )));
         }
+        if cache.len + s > cache.capacity {
+            return Err(shape_err(format!("cached_attention: {} positions past a cache of {}", cache.len + s, cache.capacity)));
+        }
+        let buf = match &cache.buf {
+            Some(buf) if cache.batch == b => buf.clone(),
+            Some(_) => return Err(shape_err(format!("cached_attention: batch {b} for a cache of batch {}", cache.batch))),
+            None => {
+                self.fits("a self-attention cache", bytes_of(b * 2 * cache.capacity * width))?;
+                let buf = self.alloc(b * 2 * cache.capacity * width);
+                cache.buf = Some(buf.clone());
+                cache.batch = b;
+                buf
+            }
+        };
+        let qkv = self.dense(qkv);
+        let out = self.tensor_of(vec![b, s, width]);
+        let d = width / heads;
+        let p = params::CachedAttention {
+            batch: b as u32,
+            heads: heads as u32,
+            s: s as u32,
+            len: cache.len as u32,
+            capacity: cache.capacity as u32,
+            d: d as u32,
+            scale: (d as f32).powf(-0.5),
+        };
+        self.run::<kernels::CachedAttention>(p, &[], &[&qkv.buf, &buf, &out.buf], [heads as u32, b as u32, 1]);
+        cache.len += s;
         Ok(out)
     }
 
-    fn select_batch(&self, x: &GpuTensor, rows: &[usize]) -> Result<GpuTensor> {
-        let b = x.shape.first().copied().unwrap_or(0);
-        if rows.iter().any(|&r| r >= b) {
-            return Err(shape_err(format!("select_batch: rows {rows:?} outside batch {b}")));
+    fn reorder_cache(&self, cache: &mut GpuCache, parents: &[usize]) -> Result<()> {
+        let Some(src) = cache.buf.clone() else { return Ok(()) };
+        if parents.len() != cache.batch || parents.iter().any(|&p| p >= cache.batch) {
+            return Err(shape_err(format!("reorder_cache: parents {parents:?} for a batch of {}", cache.batch)));
         }
-        let per = x.len() / b.max(1);
-        let mut shape = x.shape.clone();
-        shape[0] = rows.len();
-        let out = self.tensor_of(shape);
-        for (i, &r) in rows.iter().enumerate() {
-            self.copy(x.buf.raw(), r * per, out.buf.raw(), i * per, per);
+        let per = 2 * cache.capacity * cache.width;
+        let dst = self.alloc(cache.batch * per);
+        for (i, &parent) in parents.iter().enumerate() {
+            self.copy_view((&src, parent * per, [1, 1, per], [0, 0, 1]), &dst, i * per);
         }
-        Ok(out)
+        cache.buf = Some(dst);
+        Ok(())
     }
 
     fn argmax(&self, logits: &GpuTensor, suppress: Option<u32>) -> Result<GpuIds> {
-        let vocab = *logits.shape.last().unwrap_or(&0);
+        let vocab = logits.cols();
         if vocab == 0 {
             return Err(shape_err("argmax over an empty dimension".into()));
         }
-        let rows = logits.len() / vocab;
+        let logits = self.dense(logits);
+        let rows = logits.rows();
         let ids = self.alloc(rows);
-        self.run(
-            Kernel::Argmax,
-            &[rows as u32, vocab as u32, suppress.unwrap_or(u32::MAX)],
-            &[logits.buf.raw(), ids.raw()],
-            groups_1d(rows),
-        );
+        let p = params::Argmax { rows: rows as u32, vocab: vocab as u32, suppress: suppress.unwrap_or(u32::MAX) };
+        self.run::<kernels::Argmax>(p, &[], &[&logits.buf, &ids], groups_1d(rows));
         Ok(GpuIds { buf: ids, batch: rows, len: 1, host: None })
     }
 
@@ -613,8 +830,25 @@ impl Backend for GpuBackend {
     }
 
     async fn read_f32(&self, x: &GpuTensor) -> Result<Vec<f32>> {
+        let x = self.dense(x);
         let bytes = self.read_bytes(&[(x.buf.raw(), (x.len() * 4) as u64)]).await?;
         Ok(bytes[0].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+
+    fn mark(&self, what: Mark) {
+        let now = self.recorder.borrow().stats;
+        let mut m = self.marks.borrow_mut();
+        match what {
+            Mark::Vision => m.vision_start = now,
+            Mark::Decode => {
+                m.vision = diff(now, m.vision_start);
+                m.step_start = now;
+            }
+            Mark::Step => {
+                m.last_step = diff(now, m.step_start);
+                m.step_start = now;
+            }
+        }
     }
 
     /// A few steps per readback: each map costs a GPU round trip, and real captions end after

@@ -1,6 +1,5 @@
 // Index of the largest logit per row, ties to the lowest index (as torch.argmax), never the
 // suppressed id: the next token, written where the next step's embedding lookup reads it.
-// Params: 0 rows, 1 vocab, 2 suppressed id (0xffffffff: none).
 @group(0) @binding(1) var<storage, read> L: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
 
@@ -12,13 +11,13 @@ var<workgroup> best_i: array<u32, 256>;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
     let row = flat_group(wg, groups);
-    if (row >= P(0u)) { return; }
-    let v = P(1u);
+    if (row >= p.rows) { return; }
+    let v = p.vocab;
     var bv = 0.0;
     var bi = NONE;
     for (var j = li; j < v; j += 256u) {
         let x = L[row * v + j];
-        if (j != P(2u) && (bi == NONE || x > bv)) { bv = x; bi = j; }
+        if (j != p.suppress && (bi == NONE || x > bv)) { bv = x; bi = j; }
     }
     best_v[li] = bv;
     best_i[li] = bi;

@@ -1,5 +1,5 @@
 // Rows of a Q8_0 table for each id, dequantized as gathered (the table is never expanded).
-// Params: 0 ids, 1 cols, 2 rows (ids past the table give zeros; the host checks its own ids).
+// Ids past the table give zeros; the host checks its own ids.
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read> Wq: array<u32>;
 @group(0) @binding(3) var<storage, read> Ws: array<u32>;
@@ -8,15 +8,14 @@
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let cols = P(1u);
     let i = flat_group(wg, groups) * 256u + li;
-    if (i >= P(0u) * cols) { return; }
-    let id = ids[i / cols];
+    if (i >= p.count * p.cols) { return; }
+    let id = ids[i / p.cols];
     var v = 0.0;
-    if (id < P(2u)) {
-        let e = id * cols + i % cols;
+    if (id < p.rows) {
+        let e = id * p.cols + i % p.cols;
         let block = e / 32u;
-        v = q8_scale(Ws[block / 2u], block) * q8_value(Wq[e / 4u], e);
+        v = q8_scale(Ws[block / 2u], block) * q8_unpack(Wq[e / 4u])[e % 4u];
     }
     out[i] = v;
 }
