@@ -12,6 +12,7 @@
 //! - `GPU_LIMITS=default`: request WebGPU's default limits instead of the adapter's
 //!   (`GpuLimits::Default`); with `SUBMIT_EVERY=64` roughly what an iPhone's WebGPU allows.
 //! - `PROFILE=0`: skip the profiled run.
+//! - `ACCOUNTING=1`: only print how the vision FLOPs and decoder-step bytes are counted (no GPU).
 //!
 //! On a hardware GPU it uses the full-size random BLIP-base q8_0 (same shapes and work as the
 //! real model; never a real caption), built once under `target/bench-models/` (or
@@ -223,9 +224,39 @@ fn options(profile: bool) -> GpuOptions {
     GpuOptions { limits, submit_every, checked: false, profile }
 }
 
+fn model_file(root: &std::path::Path, full: bool) -> ModelFile {
+    if full {
+        let path = support::blip_base_q8_0();
+        println!("model: {} (random weights, BLIP-base shapes, q8_0)", path.display());
+        ModelFile { bytes: std::fs::read(&path).unwrap(), config: None, tokenizer: None }
+    } else {
+        let dir = root.join("tests/fixtures/models/blip-tiny-random");
+        println!("model: tiny fixture {} (software adapter: tiny shapes only; FULL=1 for BLIP-base)", dir.display());
+        let read = |p: PathBuf| std::fs::read(p).unwrap();
+        ModelFile {
+            bytes: read(dir.join("model.safetensors")),
+            config: Some(String::from_utf8(read(dir.join("config.json"))).unwrap()),
+            tokenizer: Some(read(root.join("tests/fixtures/models/tokenizer.json"))),
+        }
+    }
+}
+
 fn main() {
     let root = support::root();
     let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    if std::env::var("ACCOUNTING").is_ok_and(|v| v == "1") {
+        // The FLOP and byte counts alone, without a GPU (the tiny model, or BLIP-base with FULL=1).
+        let file = model_file(&root, std::env::var("FULL").is_ok_and(|v| v == "1"));
+        let config = match &file.config {
+            Some(json) => BlipConfig::from_json(json).unwrap(),
+            None => BlipConfig::from_json(GgufFile::parse(&file.bytes).unwrap().get_str("blip.hf_config_json").unwrap())
+                .unwrap(),
+        };
+        let size = config.vision_config.image_size;
+        println!("vision FLOPs: {}", vision_flops(&config, size).1);
+        println!("decoder step bytes: {}", decoder_step_bytes(&file, &config, size).1);
+        return;
+    }
     let gpu = match pollster::block_on(GpuBackend::with_options(options(false))) {
         Ok(g) => g,
         Err(e) => {
@@ -242,20 +273,7 @@ fn main() {
     );
     let full = adapter.device_type != "Cpu" || std::env::var("FULL").is_ok_and(|v| v == "1");
     let t = Instant::now();
-    let file = if full {
-        let path = support::blip_base_q8_0();
-        println!("model: {} (random weights, BLIP-base shapes, q8_0)", path.display());
-        ModelFile { bytes: std::fs::read(&path).unwrap(), config: None, tokenizer: None }
-    } else {
-        let dir = root.join("tests/fixtures/models/blip-tiny-random");
-        println!("model: tiny fixture {} (software adapter: tiny shapes only; FULL=1 for BLIP-base)", dir.display());
-        let read = |p: PathBuf| std::fs::read(p).unwrap();
-        ModelFile {
-            bytes: read(dir.join("model.safetensors")),
-            config: Some(String::from_utf8(read(dir.join("config.json"))).unwrap()),
-            tokenizer: Some(read(root.join("tests/fixtures/models/tokenizer.json"))),
-        }
-    };
+    let file = model_file(&root, full);
     let cap = file.load(gpu).unwrap();
     println!("load: {:.0} ms", ms(t));
     let config = cap.model.config.clone();
@@ -321,9 +339,12 @@ fn main() {
     );
     // Machine-readable summary (scripts/gpu-device-bench.sh reads this line).
     println!(
-        "SUMMARY vision_ms={vm:.3} token_ms={token_ms:.4} caption_ms={cm:.3} vision_gflops={} step_gbps={} adapter={:?}",
+        "SUMMARY vision_ms={vm:.3} token_ms={token_ms:.4} caption_ms={cm:.3} vision_gflops={} step_gbps={} \
+         vision_gflop={} step_mb={} adapter={:?}",
         sig(flops / vm / 1e6),
         sig(step_bytes / token_ms / 1e6),
+        sig(flops / 1e9),
+        sig(step_bytes / 1e6),
         adapter.name
     );
     let shapes: &[(usize, usize, usize, usize)] = if full {

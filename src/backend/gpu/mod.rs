@@ -210,8 +210,9 @@ pub struct GpuCaptionStats {
     pub token_dispatches: u64,
     pub token_buffer_copies: u64,
     pub token_bind_groups_created: u64,
-    /// Since the backend opened.
+    /// Command buffers submitted since the last caption began (its reads included).
     pub submits: u64,
+    /// The most dispatches one command buffer has carried since the backend opened.
     pub max_dispatches_per_submit: u64,
 }
 
@@ -302,7 +303,7 @@ impl GpuBackend {
             token_dispatches: m.last_step.dispatches,
             token_buffer_copies: m.last_step.copies,
             token_bind_groups_created: m.last_step.bind_groups_created,
-            submits: r.submits,
+            submits: r.submits - m.vision_start.submits,
             max_dispatches_per_submit: r.max_dispatches_per_submit,
         }
     }

@@ -23,6 +23,9 @@ use crate::Result;
 const SLOT: usize = 256;
 /// Dispatches per command buffer before the arena forces a submit.
 const SLOTS: usize = 4096;
+/// Dispatches per command buffer while profiling: two timestamps each, and a query set holds at
+/// most 4096.
+const PROFILED_SLOTS: usize = 2048;
 /// Bind groups kept before the cache is emptied (a caption uses a few hundred distinct ones).
 const BIND_GROUPS_KEPT: usize = 16_384;
 
@@ -44,6 +47,7 @@ struct Profiler {
     queries: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     read: wgpu::Buffer,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     period_ns: f32,
     /// Kernel name of each dispatch in the open command buffer.
     names: Vec<&'static str>,
@@ -78,7 +82,7 @@ impl Recorder {
             mapped_at_creation: false,
         });
         let profiler = (profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)).then(|| {
-            let count = 2 * SLOTS as u32;
+            let count = 2 * PROFILED_SLOTS as u32;
             let bytes = count as u64 * 8;
             Profiler {
                 queries: device.create_query_set(&wgpu::QuerySetDescriptor {
@@ -110,7 +114,10 @@ impl Recorder {
             arena,
             bind_groups: HashMap::new(),
             retired: Vec::new(),
-            submit_every: submit_every.filter(|&n| n > 0).map(|n| n.min(SLOTS)),
+            submit_every: match (submit_every.filter(|&n| n > 0), profiler.is_some()) {
+                (n, true) => Some(n.unwrap_or(PROFILED_SLOTS).min(PROFILED_SLOTS)),
+                (n, false) => n.map(|n| n.min(SLOTS)),
+            },
             in_buffer: 0,
             profiler,
             stats: RecorderStats::default(),
