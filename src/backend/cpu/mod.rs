@@ -110,7 +110,8 @@ impl Backend for CpuBackend {
         cols: usize,
         parts: &mut dyn Iterator<Item = Result<crate::weights::source::SourceTensor<'a>>>,
     ) -> Result<CpuWeight> {
-        // Q8_0 rows stay Q8_0 (blocks never straddle rows); anything else is widened to f32.
+        // Q8_0 rows stay Q8_0 (blocks never straddle rows); anything else is widened to f32. Only
+        // one form is held: wasm memory never shrinks, so a second copy would stay for good.
         let (mut q8, mut f32s, mut all_q8, mut stacked) = (Vec::new(), Vec::new(), true, 0);
         for part in parts {
             let part = part?;
@@ -120,9 +121,20 @@ impl Backend for CpuBackend {
                 return Err(Error::model(format!("{}: {c} columns where {name} stacks {cols}", v.name)));
             }
             stacked += r;
-            all_q8 &= v.dtype == DType::Q8_0;
-            if all_q8 {
+            if all_q8 && v.dtype == DType::Q8_0 {
+                if v.dtype.byte_len(r * c) != Some(v.data.len()) {
+                    return Err(Error::model(format!("{}: Q8_0 data does not match shape {:?}", v.name, v.shape)));
+                }
                 q8.extend_from_slice(v.data);
+                continue;
+            }
+            if all_q8 {
+                // The first part that is not Q8_0: what came before is widened too.
+                all_q8 = false;
+                let mut widened = vec![0f32; q8.len() / crate::weights::q8_0::BLOCK_BYTES * crate::weights::q8_0::QK8_0];
+                crate::weights::q8_0::dequantize(&q8, &mut widened);
+                f32s = widened;
+                q8 = Vec::new();
             }
             f32s.extend(v.to_f32()?);
         }

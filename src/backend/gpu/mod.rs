@@ -672,8 +672,8 @@ impl Backend for GpuBackend {
             let splits = sk.div_ceil(DECODE_CHUNK);
             p.chunk = DECODE_CHUNK as u32;
             p.splits = splits as u32;
-            let partials = self.alloc(b * heads * sq * splits * (d + 2));
             self.fits("attention partials", bytes_of(b * heads * sq * splits * (d + 2)))?;
+            let partials = self.alloc(b * heads * sq * splits * (d + 2));
             self.run::<kernels::AttentionSplit>(p, &[], &[&q.buf, &k.buf, &v.buf, &partials], [splits as u32, heads as u32, b as u32]);
             self.run::<kernels::AttentionMerge>(p, &[], &[&partials, &out.buf], [sq as u32, heads as u32, b as u32]);
         } else {
