@@ -32,20 +32,7 @@ const CASES: &str = include_str!("fixtures/reference/cases.json");
 async fn a_fixture_image_captions_like_transformers_on_webgpu() {
     let gpu = GpuBackend::new().await.expect("the browser gives a WebGPU adapter");
     web_sys_log(&format!("adapter: {:?}", gpu.adapter()));
-    let cap = Captioner::load(gpu, MODEL, Some(CONFIG), Some(TOKENIZER)).expect("the model loads on WebGPU");
-    let image = decode_image(IMAGE).unwrap();
-    #[derive(serde::Deserialize)]
-    struct File {
-        cases: Vec<common::Case>,
-    }
-    let cases: File = serde_json::from_str(CASES).unwrap();
-    let mut compared = 0;
-    for case in cases.cases.iter().filter(|c| c.model == "models/blip-tiny-random" && c.image == "images/synthetic_160x120.png") {
-        let got = cap.caption(&image, &common::mode_options(&case.mode)).await.expect("captions");
-        assert_eq!(got.token_ids, case.token_ids, "{}", case.mode);
-        compared += 1;
-    }
-    assert_eq!(compared, 3, "greedy, prompt and beam cases");
+    let cap = captions_the_fixture_like_transformers(gpu).await;
     let stats = cap.backend.stats();
     web_sys_log(&format!("3 captions: {stats:?}"));
 }
@@ -58,6 +45,15 @@ async fn spec_default_limits_and_64_dispatch_submits_caption_the_same() {
     let gpu = GpuBackend::with_options(GpuOptions { limits: GpuLimits::Default, submit_every: Some(64), ..Default::default() })
         .await
         .expect("the browser gives a WebGPU device with the default limits");
+    let cap = captions_the_fixture_like_transformers(gpu).await;
+    let stats = cap.backend.stats();
+    assert!(stats.max_dispatches_per_submit <= 64, "{stats:?}");
+    web_sys_log(&format!("default limits, submits of 64: {stats:?}"));
+}
+
+/// Loads the tiny model on `gpu` and checks its greedy, prompt and beam captions of the fixture
+/// image against Hugging Face's token ids.
+async fn captions_the_fixture_like_transformers(gpu: GpuBackend) -> Captioner<GpuBackend> {
     let cap = Captioner::load(gpu, MODEL, Some(CONFIG), Some(TOKENIZER)).expect("the model loads on WebGPU");
     let image = decode_image(IMAGE).unwrap();
     #[derive(serde::Deserialize)]
@@ -72,9 +68,7 @@ async fn spec_default_limits_and_64_dispatch_submits_caption_the_same() {
         compared += 1;
     }
     assert_eq!(compared, 3, "greedy, prompt and beam cases");
-    let stats = cap.backend.stats();
-    assert!(stats.max_dispatches_per_submit <= 64, "{stats:?}");
-    web_sys_log(&format!("default limits, submits of 64: {stats:?}"));
+    cap
 }
 
 /// The CPU backend as the browser runs it (wasm SIMD, candle's portable kernels: none of the
