@@ -22,5 +22,8 @@ list=$(for f in $files; do printf '"%s",' "$f"; done)
 list="\"./\",${list%,}"
 sed -i -e "s|^const PRECACHE = \[/\*PRECACHE\*/\];|const PRECACHE = [$list];|" \
        -e "s|^const BUILD = \"/\*BUILD\*/\";|const BUILD = \"$build\";|" sw.js
+# The same hash in the page, for "About this device" (index.html is in the list above; writing it
+# afterwards leaves the hash a function of the build's sources).
+sed -i -e "s|<meta name=\"edgecap-build\" content=\"dev\" />|<meta name=\"edgecap-build\" content=\"$build\" />|" index.html
 grep -q "^const BUILD = \"$build\";" sw.js || { echo "precache.sh: sw.js lacks the BUILD/PRECACHE lines" >&2; exit 1; }
 echo "precache.sh: build $build, $(echo "$files" | wc -w) files"

@@ -195,6 +195,20 @@ app_end_to_end_in_chromium_and_webkitgtk() {
     node tests/e2e/run.mjs --dist "$WORK/dist" --cli "$TARGET_DIR/release/edgecap"
 }
 
+web_app_unit_tests() {
+    # The page's logic without a browser: the state table, the suspension-aware watchdog, platform
+    # detection, diagnostics, automatic mode, camera and speech decisions (tests/web/*.test.mjs).
+    node --test tests/web/
+}
+
+web_app_memory_budget() {
+    [ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    # The full-size random BLIP-base q8_0 (built under target/bench-models/ when missing) in the
+    # built app: peak wasm + live GPU buffers + JS heaps, loading onto WebGPU (budget 700 MB) and
+    # through a GPU loss, the fall-back and 20 CPU captions (budget 900 MB). About 5 min here.
+    node benches/web/memory_budget.mjs --dist "$WORK/dist"
+}
+
 gpu_backend_in_headless_chromium() {
     # wasm-bindgen-test drives Chromium through chromedriver; webdriver.json (repository root)
     # gives the flags that turn WebGPU on headless (SwiftShader).
@@ -218,8 +232,10 @@ stage "edgecap eval and study run end to end on the tiny model and the synthetic
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
 stage "wasm in headless Chromium: WebGPU and CPU backends caption like transformers" gpu_backend_in_headless_chromium
 stage "pkg/ builds for other web apps, with TypeScript types" library_package_for_web_apps
+stage "the web app's logic: node:test unit tests (tests/web)" web_app_unit_tests
 stage "the web app builds with trunk" app_builds_with_trunk
 stage "the web app end to end: Chromium (WebGPU and CPU) and WebKitGTK (CPU)" app_end_to_end_in_chromium_and_webkitgtk
+stage "the web app's memory budget with the full-size model (WebGPU load, GPU loss, CPU captions)" web_app_memory_budget
 
 echo
 for name in ${failed_names[@]+"${failed_names[@]}"}; do

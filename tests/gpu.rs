@@ -283,6 +283,33 @@ fn a_lost_device_is_an_error_not_a_panic() {
     assert!(err.to_string().contains("gpu"), "{err}");
 }
 
+/// Dropping a model frees its GPU memory at once: every buffer (weights, activations, staging,
+/// the parameter arena) is destroyed, then the device, whether the device was healthy or lost.
+/// (In the browser wgpu never destroys a dropped buffer; the garbage collector would, much later.)
+#[test]
+fn dropping_a_model_destroys_every_buffer_and_the_device() {
+    for lose in [false, true] {
+        let Some(g) = gpu() else { return };
+        let memory = g.memory();
+        let cap = gpu_model(g, "models/blip-tiny-random");
+        let img = decode_image(&read("images/synthetic_64x64.png")).unwrap();
+        let first = pollster::block_on(cap.caption(&img, &mode_options("greedy")));
+        if lose {
+            cap.backend.simulate_device_loss();
+            assert!(pollster::block_on(cap.caption(&img, &mode_options("beam3"))).is_err());
+        } else {
+            first.unwrap();
+        }
+        let (buffers, bytes) = (memory.live_buffers(), memory.live_bytes());
+        println!("device lost: {lose}; before the drop {buffers} live buffers, {bytes} bytes");
+        assert!(buffers > 10 && bytes > 100_000, "{buffers} buffers, {bytes} bytes");
+        assert!(!memory.device_destroyed());
+        drop(cap);
+        assert_eq!((memory.live_buffers(), memory.live_bytes()), (0, 0), "after the drop (device lost: {lose})");
+        assert!(memory.device_destroyed());
+    }
+}
+
 /// wgpu's shader runtime checks (index clamping, loop bounding) change no result: the kernels
 /// bound their own accesses, which is what lets native builds turn the checks off.
 #[test]

@@ -165,6 +165,22 @@ impl Engine {
         self.caption(&image.data(), image.width(), image.height())
     }
 
+    /// Resolves once a tiny GPU round trip has come back, or rejects with code "device-lost" when
+    /// the device cannot do one (lost while or right after loading). Resolves at once on the CPU.
+    #[wasm_bindgen(js_name = checkDevice, unchecked_return_type = "Promise<void>")]
+    pub fn check_device(&self) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if inner.busy.replace(true) {
+                return Err(js_error("busy", "a caption is running on this engine"));
+            }
+            let result = round_trip(&inner.model).await;
+            inner.busy.set(false);
+            // As after a failed caption: a device that fails this will not caption either.
+            result.map(|()| JsValue::UNDEFINED).map_err(|e| js_error("device-lost", e))
+        })
+    }
+
     /// Test hook: destroys the GPU device as a driver reset or a backgrounded tab would, so the
     /// next caption fails with code "device-lost". Does nothing on the CPU.
     #[wasm_bindgen(js_name = loseDevice)]
@@ -317,6 +333,15 @@ async fn caption_on(model: &Model, image: &crate::preprocess::Rgb8, opts: &Capti
         Model::Cpu(c) => c.caption(image, opts).await,
         #[cfg(feature = "gpu")]
         Model::Gpu(c) => c.caption(image, opts).await,
+    }
+}
+
+/// One submit and readback on the GPU (nothing on the CPU).
+async fn round_trip(model: &Model) -> crate::Result<()> {
+    match model {
+        Model::Cpu(_) => Ok(()),
+        #[cfg(feature = "gpu")]
+        Model::Gpu(c) => c.backend.finish().await,
     }
 }
 

@@ -7,8 +7,10 @@
 //        [--backend cpu|webgpu] [--warmup 10] [--interval 250] [--tolerance-mib 1]
 //        [--heap-tolerance-mib 8] [--model q8_0|f32] [--timeout-min 60] [--caption-timeout S (600)]
 //
-// The camera is Chromium's own fake device (no --use-file-for-fake-video-capture): its frames
-// change all the time, so the app's frame-difference check lets every automatic tick caption.
+// The camera is Chromium's own fake device (no --use-file-for-fake-video-capture): a sector sweeps
+// round every 601 ms, so the view keeps changing and automatic mode keeps describing it (its "kept
+// moving" rule, www/js/auto-mode.js: about every second look; comparing with the last view
+// described alone could stop for good after a caption taken mid-sweep).
 // The app runs with ?auto-interval=MS (a test setting: automatic mode looks every MS instead of
 // 3 s) and ?count-gpu-buffers=1 (the worker counts GPUDevice.createBuffer minus GPUBuffer.destroy).
 // Measuring pauses automatic mode (the #auto switch), waits for the caption in flight, asks the

@@ -20,6 +20,10 @@ import { makeFixtures, REPO } from './fixtures.mjs';
 import { cliCaption, compareCaptions } from './cli.mjs';
 import { webkitScenarios } from './webkit.mjs';
 import { registerSafetyScenarios } from './safety.mjs';
+import { registerGpuLossScenarios, FULL_MESSAGES, messages, waitMessages } from './gpu-loss.mjs';
+import { workerStats } from './harness.mjs';
+import { registerCameraScenarios } from './camera.mjs';
+import { registerIphoneScenarios } from './iphone.mjs';
 import { longRun } from './long-run.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -29,7 +33,7 @@ const MODEL_URL = '/models/tiny-q8_0.gguf';
 const MODEL_F32_URL = '/models/tiny-f32.gguf';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Scenarios that caption on SwiftShader's WebGPU (minutes each): run after all the others.
-const SLOW_SCENARIOS = new Set(['capture-webgpu', 'webgpu-default-limits-submit-64']);
+const SLOW_SCENARIOS = new Set(['capture-webgpu', 'webgpu-default-limits-submit-64', 'gpu-lost-during-caption-retries-webgpu']);
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -94,7 +98,7 @@ const BASE_FLAGS = [
  * Runs fn({context, page, logs, csp}) in a fresh Chromium profile. opts: webgpu (bool), camera
  * ('fake': the fixture video, a still scene | 'moving': Chromium's own fake camera, whose frames
  * change | 'none'), flags (more Chromium flags), userDataDir (reuse), hooks (bool, default true),
- * allowCsp (bool). Every Content-Security-Policy violation (page events, and console lines about the
+ * allowCsp (bool), userAgent (string: the browser's user agent, e.g. an iPhone's). Every Content-Security-Policy violation (page events, and console lines about the
  * policy from the page, its workers and the service worker) lands in `csp`; unless allowCsp, the
  * scenario fails when there is any.
  */
@@ -114,6 +118,7 @@ async function withChromium(S, opts, fn) {
     args: flags,
     viewport: { width: 800, height: 900 },
     timeout: 60000,
+    ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
   });
   const close = async () => {
     await context.close().catch(() => {});
@@ -159,7 +164,11 @@ async function withChromium(S, opts, fn) {
     page.setDefaultTimeout(30000);
     const result = await fn({ context, page, logs, userDataDir: udd, csp });
     if (!opts.allowCsp) {
-      await sleep(100);  // a violation is reported asynchronously
+      // The page records each violation as its event fires (page-hooks.js): read that record
+      // rather than only what has reached us so far. Worker console lines come asynchronously.
+      const pageCsp = await page.evaluate(() => (window.__e2e ? window.__e2e.csp : [])).catch(() => []);
+      for (const v of pageCsp) if (!csp.some((c) => c.where === 'page event' && c.t === v.t)) csp.push({ where: 'page event', ...v });
+      await sleep(100);  // a worker's console line about the policy comes asynchronously
       if (csp.length) throw new Error(`Content-Security-Policy violation(s): ${JSON.stringify(csp.slice(0, 4))}`);
       S.cspClean.add(S.current);
     }
@@ -274,7 +283,7 @@ async function captureOnce(page, { trigger = null, timeout = 90000 } = {}) {
   for (;;) {
     const s = await page.evaluate(() => ({ state: document.body.dataset.state, caption: (document.querySelector('#caption') || {}).textContent }));
     if (s.state === 'ready' && s.caption && s.caption.trim()) break;
-    if (Date.now() - t1 > 10000) throw new Error(`the worker captioned (${JSON.stringify(msg.caption)}) but the page shows ${JSON.stringify(s)}`);
+    if (Date.now() - t1 > 30000) throw new Error(`the worker captioned (${JSON.stringify(msg.caption)}) but the page shows ${JSON.stringify(s)}`);
     await sleep(30);
   }
   const timing = await page.evaluate(
@@ -374,7 +383,8 @@ async function requestLog(S) {
   return (await fetch(S.server.url + '/__test/requests')).json();
 }
 
-async function waitSpoken(page, text, timeout = 5000) {
+// speak() is called as the caption is shown (or 60 ms later): the timeout only bounds a failure.
+async function waitSpoken(page, text, timeout = 30000) {
   const t0 = Date.now();
   for (;;) {
     const spoken = await page.evaluate(() => window.__e2e.spoken.map((s) => s.text));
@@ -535,23 +545,36 @@ scenario('capture-cpu-forced', async (S) => {
 });
 
 scenario('gpu-lost-falls-back-to-cpu', async (S) => {
-  // Loaded on WebGPU, the device is destroyed (as on a driver reset); the next tap still captions,
-  // on the CPU, with no page reload, and #backend says so. The f32 model, so the CPU caption can be
-  // held against the CLI's (see capture-cpu).
-  return withChromium(S, { webgpu: true }, async ({ page }) => {
-    await page.goto(`${S.server.url}/?model=${MODEL_F32_URL}&backend=webgpu`);
+  // Loaded on WebGPU, the device is destroyed (as on a driver reset) before a tap: the worker
+  // tries a fresh device, which is destroyed too while it captions; the second loss sends the
+  // caption to the CPU, with no page reload, #backend says so, and no GPU buffer is left alive.
+  // The f32 model, so the CPU caption can be held against the CLI's (see capture-cpu).
+  const initScript = FULL_MESSAGES;
+  return withChromium(S, { webgpu: true, initScript }, async ({ page }) => {
+    await page.goto(`${S.server.url}/?model=${MODEL_F32_URL}&backend=webgpu&count-gpu-buffers=1`);
     await waitState(page, 'ready', { timeout: 90000 });
     if ((await backendOf(page)) !== 'webgpu') throw new Error(`#backend is ${JSON.stringify(await backendOf(page))} before the loss`);
     const navigations = [];
     page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
-    await page.evaluate(() => window.edgecap.worker.postMessage({ type: 'test-lose-device' }));
+    const lose = () => page.evaluate(() => window.edgecap.worker.postMessage({ type: 'test-lose-device' }));
+    await lose();
+    // The second loss lands in the caption running on the fresh device.
+    const second = waitMessages(page, 'backend', 1, S.captionTimeoutMs).then(lose);
+    second.catch(() => {});  // awaited below, once the caption is in
     const r = await captureOnce(page, { timeout: S.captionTimeoutMs });
+    await second;
+    const changes = await messages(page, 'backend');
+    const want = [{ backend: 'webgpu', retried: true }, { backend: 'cpu', retried: false }];
+    const got = changes.map((m) => ({ backend: m.backend, retried: m.retried }));
+    if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`backend messages ${JSON.stringify(changes)}, expected ${JSON.stringify(want)}`);
     const backend = await backendOf(page);
-    if (backend !== 'cpu') throw new Error(`#backend is ${JSON.stringify(backend)} after the GPU was lost`);
+    if (backend !== 'cpu') throw new Error(`#backend is ${JSON.stringify(backend)} after the GPU was lost twice`);
     if (r.backend && r.backend !== 'cpu') throw new Error(`the worker captioned on ${r.backend}`);
     if (navigations.length) throw new Error(`the page navigated: ${navigations.join(', ')}`);
+    const { gpuBuffers } = await workerStats(page);
+    if (!gpuBuffers || gpuBuffers.live !== 0 || gpuBuffers.liveBytes !== 0) throw new Error(`GPU buffers still alive on the CPU: ${JSON.stringify(gpuBuffers)}`);
     await checkAgainstCli(S, page, r, 'cpu', [], S.fx.modelF32);
-    return `#backend webgpu → cpu without a reload; caption ${JSON.stringify(r.caption)} = CLI --backend cpu`;
+    return `#backend webgpu → (lost) fresh webgpu → (lost while captioning) cpu without a reload; caption ${JSON.stringify(r.caption)} = CLI --backend cpu; ${gpuBuffers.created} GPU buffers created, 0 alive`;
   });
 });
 
@@ -606,8 +629,8 @@ scenario('camera-denied-photo', async (S) => {
     await context.clearPermissions();
     await page.goto(`${S.server.url}/?model=${MODEL_URL}`);
     await waitState(page, 'ready', { timeout: 90000 });
-    // A visible message about the camera.
-    const msg = await page.evaluate(() => {
+    // A visible message about the camera (the camera starts, and fails, after ready: wait for it).
+    const msg = await page.waitForFunction(() => {
       const vis = (el) => !!el && !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length) && getComputedStyle(el).visibility !== 'hidden';
       const re = /camera|permission|denied|not allowed|photo/i;
       const ok = (el) => vis(el) && el.id !== 'caption' && re.test(el.textContent);
@@ -619,7 +642,7 @@ scenario('camera-denied-photo', async (S) => {
           .filter(ok)
           .find((el) => ![...el.children].some(ok));
       return hit ? { sel: hit.id ? '#' + hit.id : hit.tagName.toLowerCase() + (hit.className ? '.' + String(hit.className).split(' ')[0] : ''), text: hit.textContent.trim().slice(0, 160) } : null;
-    });
+    }, null, { timeout: 30000, polling: 100 }).then((h) => h.jsonValue()).catch(() => null);
     if (!msg) throw new Error('no visible message about the camera after getUserMedia was denied');
     const photo = page.locator('#photo');
     if ((await photo.count()) === 0) throw new Error('#photo is missing');
@@ -718,6 +741,9 @@ scenario('corrupt-model', async (S) => {
 });
 
 registerSafetyScenarios({ scenario, withChromium, waitState, captureOnce, snapshot, hooks, fault, requestLog, cliNote, MODEL_URL, DENY_CAMERA });
+registerGpuLossScenarios({ scenario, withChromium, waitState, captureOnce, backendOf, cliNote, MODEL_URL });
+registerCameraScenarios({ scenario, withChromium, waitState, captureOnce, hooks, MODEL_URL });
+registerIphoneScenarios({ scenario, withChromium, waitState, captureOnce, snapshot, hooks, slow: (name) => SLOW_SCENARIOS.add(name), MODEL_URL });
 
 // The short CI variant of tests/e2e/long-run.mjs: 20 automatic-mode captions on the CPU, memory
 // measured after caption 10 and 20 (the full run is `node tests/e2e/long-run.mjs --captions 200`).
@@ -737,11 +763,12 @@ scenario('installability', async (S) => {
     await waitState(page, ['ready', 'setup', 'loading'], { timeout: 60000 });
     await page.evaluate(() => navigator.serviceWorker && Promise.race([navigator.serviceWorker.ready, new Promise((r) => setTimeout(r, 15000))]));
     const cdp = await context.newCDPSession(page);
+    // Until Chromium has the manifest, icons and service worker in hand: a condition, bounded at 60 s.
     let errs;
-    for (let i = 0; i < 20; i++) {
+    for (const t0 = Date.now(); ;) {
       errs = (await cdp.send('Page.getInstallabilityErrors')).installabilityErrors;
-      if (!errs.length) break;
-      await sleep(500);
+      if (!errs.length || Date.now() - t0 > 60000) break;
+      await sleep(250);
     }
     const man = await cdp.send('Page.getAppManifest');
     if (errs.length) throw new Error(`installabilityErrors: ${JSON.stringify(errs)}; manifest errors ${JSON.stringify(man.errors)}`);

@@ -115,6 +115,25 @@ function trunkTomlCsp() {
   return m ? m[1] : null;
 }
 
+/**
+ * Waits until the worker has answered `count` more captions than `before` (window.__e2e.fromWorker),
+ * and returns how many; fails at once on state error or a worker error, and after timeoutMs.
+ */
+async function waitAutoCaptions(page, before, count, timeoutMs) {
+  const handle = await page.waitForFunction(({ before, count }) => {
+    const msgs = window.__e2e.fromWorker;
+    const n = msgs.filter((m) => m.type === 'caption').length - before;
+    const failed = document.body.dataset.state === 'error' || msgs.some((m) => m.type === 'error' && m.id !== undefined);
+    return n >= count || failed ? { n, failed } : false;
+  }, { before, count }, { timeout: timeoutMs, polling: 100 }).catch(() => null);
+  const r = handle ? await handle.jsonValue() : null;
+  if (!r || r.failed) {
+    const snap = await page.evaluate(() => ({ state: document.body.dataset.state, n: window.__e2e.fromWorker.filter((m) => m.type === 'caption').length, error: (document.querySelector('#error') || {}).textContent }));
+    throw new Error(`automatic mode: ${r ? 'the app failed' : `fewer than ${count} captions after ${timeoutMs / 1000} s`} (${snap.n - before} so far; state ${snap.state}, #error ${JSON.stringify(snap.error)})`);
+  }
+  return r.n;
+}
+
 export function registerSafetyScenarios(h) {
   const { scenario, withChromium, waitState, captureOnce, snapshot, hooks, fault, requestLog, cliNote, MODEL_URL, DENY_CAMERA } = h;
 
@@ -163,18 +182,18 @@ export function registerSafetyScenarios(h) {
       for (let i = 0; i < 3; i++) taps.push((await captureOnce(page)).caption);
       const nBefore = (await hooks(page)).fromWorker.filter((m) => m.type === 'caption').length;
       await page.locator('#auto').check();
-      const t0 = Date.now();
-      let autoCaptions = 0;
-      while (autoCaptions < 3) {
-        autoCaptions = (await hooks(page)).fromWorker.filter((m) => m.type === 'caption').length - nBefore;
-        if (Date.now() - t0 > 60000) throw new Error(`automatic mode made ${autoCaptions} captions in 60 s`);
-        await sleep(200);
-      }
+      // Chromium's fake camera keeps changing, so automatic mode keeps describing it (auto-mode.js);
+      // wait for three of its captions however slow the machine is, not for a count in a window.
+      // The wait ends on the condition (seconds); its timeout is only a failure bound.
+      const tAuto = Date.now();
+      const autoCaptions = await waitAutoCaptions(page, nBefore, 3, 120000);
+      const autoSeconds = ((Date.now() - tAuto) / 1000).toFixed(1);
       await page.locator('#auto').uncheck();
       await waitState(page, 'ready', { timeout: 60000 });
       const photo = await captureOnce(page, { trigger: () => page.locator('#library').setInputFiles(S.fx.photoPng) });
-      await sleep(300);
-      if (csp.length) throw new Error(`Content-Security-Policy violation(s) while the app ran: ${JSON.stringify(csp.slice(0, 4))}`);
+      // The page's own record (made as each violation event fires) as well as what has reached us.
+      const pageCsp = await page.evaluate(() => window.__e2e.csp);
+      if (csp.length || pageCsp.length) throw new Error(`Content-Security-Policy violation(s) while the app ran: ${JSON.stringify([...csp, ...pageCsp].slice(0, 4))}`);
       const appSeen = [...seen];
       const serverLog = await requestLog(S);
 
@@ -212,16 +231,19 @@ export function registerSafetyScenarios(h) {
         });
         return out;
       }, trap.url);
-      await sleep(500);
-      const directives = [...new Set(csp.filter((v) => v.where === 'page event').map((v) => v.directive))].sort();
+      // Violation events are queued as tasks: wait until the five probes' events have fired (the page
+      // records them as they do), with a generous bound, rather than a fixed pause.
+      const expected = ['script-src-elem', 'script-src', 'style-src-attr', 'connect-src', 'img-src'];
+      await page.waitForFunction((want) => want.every((d) => window.__e2e.csp.some((v) => v.directive === d)), expected, { timeout: 30000, polling: 50 }).catch(() => {});
+      const directives = [...new Set([...csp.filter((v) => v.where === 'page event'), ...(await page.evaluate(() => window.__e2e.csp))].map((v) => v.directive))].sort();
       const problems = [];
       if (probes.inlineScriptRan) problems.push('an injected inline <script> ran');
       if (probes.eval === 'eval ran') problems.push('eval() ran');
       if (probes.inlineStyleApplied) problems.push('an inline style attribute applied');
       if (/^fetched/.test(probes.fetch)) problems.push(`a fetch to another origin succeeded (${probes.fetch})`);
       if (probes.image === 'loaded') problems.push('an image from another origin loaded');
-      for (const d of ['script-src-elem', 'script-src', 'style-src-attr', 'connect-src', 'img-src']) {
-        if (!directives.includes(d)) problems.push(`no ${d} violation reported`);
+      for (const d of expected) {
+        if (!directives.includes(d)) problems.push(`no ${d} violation reported within 30 s`);
       }
 
       // Requests: browser side (page, dedicated worker, service worker) and server side.
@@ -269,14 +291,14 @@ export function registerSafetyScenarios(h) {
       if (problems.length) throw new Error(problems.join('; '));
       const byFrom = {};
       for (const r of appSeen) byFrom[r.from] = (byFrom[r.from] || 0) + 1;
-      return `3 taps, ${autoCaptions} automatic captions (moving fake camera), 1 photo (${JSON.stringify(photo.caption.slice(0, 30))}…); ` +
+      return `3 taps, ${autoCaptions} automatic captions in ${autoSeconds} s (moving fake camera), 1 photo (${JSON.stringify(photo.caption.slice(0, 30))}…); ` +
         `${appSeen.length} browser requests (${Object.entries(byFrom).map(([k, v]) => `${v} ${k}`).join(', ')}), ${serverLog.length} at the server, all GET, none with a body, all to ${origin}; ` +
         `besides the app's files only ${[...new Set(serverLog.filter((r) => model.has(r.path)).map((r) => r.path))].join(' and ')}; none of the app's reached the trap (Chromium's proxy for everything non-loopback, and the other origin); ` +
         `CSP: injected inline script, eval, inline style, cross-origin fetch and image all blocked (${directives.join(', ')}); header = <meta> + frame-ancestors on /, worker.js, sw.js, and in Trunk.toml; ` +
         `no tracker in dist (http(s) hosts named in it: ${scan.hosts.join('; ') || 'none'})${swSeen ? '' : '; NOTE: Playwright reported no service-worker requests'}` +
         (browserOwn.length ? `; NOTE: Chromium's own background connections (not the app's) reached the proxy: ${[...new Set(browserOwn.map((r) => hostOf(r.url)))].join(', ')}` : '');
     });
-  }, { timeoutMs: 200000 });
+  }, { timeoutMs: 300000 });
 
   // -------------------------------------------------------------------------------------------
   scenario('model-url-other-origin', async (S) => {

@@ -48,7 +48,7 @@ const SNAPSHOT = `
   const t = (s) => (q(s) ? q(s).textContent.trim() : null);
   const E = window.__e2e;
   return { state: document.body && document.body.dataset.state, backend: t('#backend'), caption: t('#caption'),
-           error: t('#error'), progress: q('#progress') ? q('#progress').getAttribute('aria-valuetext') : null,
+           error: t('#error'), imageError: q('#image-error') && !q('#image-error').hidden ? t('#image-error') : null, progress: q('#progress') ? q('#progress').getAttribute('aria-valuetext') : null,
            spoken: E ? E.spoken.map((s) => s.text) : null, hookErrors: E ? E.errors : null,
            storage: typeof navigator.storage, gpu: typeof navigator.gpu };`;
 
@@ -93,7 +93,6 @@ async function webkitRun(S, { features, label }) {
   const backend = await s.exec(`const b = document.querySelector('#backend'); return b ? (b.tagName === 'SELECT' || b.tagName === 'INPUT' ? b.value : b.textContent.trim()) : null`);
   if (backend !== 'cpu') await fail(`#backend is ${JSON.stringify(backend)}, expected cpu (no WebGPU in WebKitGTK)`);
 
-  const before = await s.exec('return document.querySelector("#caption") ? document.querySelector("#caption").textContent : null');
   const btn = await s.find('#capture');
   // Wait until #capture is enabled and the camera preview shows frames (else #capture opens the
   // photo picker, a native dialog here).
@@ -109,9 +108,14 @@ async function webkitRun(S, { features, label }) {
   const t2 = Date.now();
   let caption;
   for (;;) {
-    const r = await s.exec('return { state: document.body.dataset.state, caption: (document.querySelector("#caption") || {}).textContent || "" }');
+    // Done when the page went captioning → ready after the tap (the hooks' state record), not when
+    // the text changed or some seconds passed: the same caption twice would not change the text.
+    const r = await s.exec(`const E = window.__e2e; const tap = E.taps[E.taps.length - 1];
+      const i = tap === undefined ? -1 : E.states.findIndex((x) => x.t >= tap && x.state === 'captioning');
+      return { state: document.body.dataset.state, caption: (document.querySelector("#caption") || {}).textContent || "",
+               done: i >= 0 && E.states.slice(i + 1).some((x) => x.state === 'ready') };`);
     if (r.state === 'error') await fail('state error after #capture');
-    if (r.state === 'ready' && r.caption.trim() && (r.caption !== before || Date.now() - t2 > 3000)) {
+    if (r.state === 'ready' && r.done && r.caption.trim()) {
       caption = r.caption.trim();
       break;
     }
@@ -128,7 +132,7 @@ async function webkitRun(S, { features, label }) {
   for (;;) {
     spoken = await s.exec('return window.__e2e.spoken.map((x) => x.text)');
     if (spoken.map((x) => (x || '').trim()).includes(caption)) break;
-    if (Date.now() - t3 > 5000) await fail(`speechSynthesis.speak not called with ${JSON.stringify(caption)} (calls ${JSON.stringify(spoken)})`);
+    if (Date.now() - t3 > 30000) await fail(`speechSynthesis.speak not called with ${JSON.stringify(caption)} (calls ${JSON.stringify(spoken)})`);
     await sleep(100);
   }
 
@@ -156,6 +160,49 @@ async function webkitRun(S, { features, label }) {
   return `${label}: ready on cpu; #capture → ${JSON.stringify(caption)} ${cmp}; speak() called with it; tap→caption ${tapMs.toFixed(0)} ms; navigator.storage ${env.storage}, OPFS ${env.opfs ? 'present' : 'absent'}, navigator.gpu ${env.gpu}; no CSP violation`;
 }
 
+// The page's state machine (www/js/state.js) in WebKit, on the paths that need neither OPFS nor
+// WebGPU: first run (setup) → download from the form → ready → Describe → delete → setup, and a
+// damaged model → error with only the ways out that can help. The transitions the app took are
+// read from its Session (window.edgecap.session.history), not guessed from the DOM.
+async function webkitStatePaths(S) {
+  const drv = await startWebKitDriver({ logFile: path.join(S.artifacts, `${S.current}-webkit.log`) });
+  S.cleanups.add(drv.stop);
+  const s = await Session.create(drv.base, capabilities(['+MockCaptureDevices']));
+  S.cleanups.add(() => s.delete());
+  const state = (want, timeoutMs = 120000) => s.waitFor(STATE, (v) => v === want || (v === 'error' && want !== 'error'), { timeoutMs, what: `state ${want}` })
+    .then(async (v) => { if (v !== want) throw new Error(`state ${v} while waiting for ${want}: ${JSON.stringify(await s.exec(SNAPSHOT))}`); });
+  const history = () => s.exec('return window.edgecap.session.history.map((h) => h.join(" "))');
+
+  await s.goto(`${S.server.url}/?backend=cpu`);
+  // setup is also the page's state before its script runs: wait for the app's own word that
+  // nothing is stored (a click before that would submit the form natively and reload the page).
+  await s.waitFor('return window.edgecap ? window.edgecap.session.history.map((h) => h[1]) : []', (h) => h.includes('nothing-stored'), { timeoutMs: 30000, what: 'the start-up status' });
+  await s.exec('document.querySelector("#model-url").value = arguments[0];', S.modelUrl);
+  await s.click(await s.find('#download'));
+  await state('ready');
+  await s.waitFor(`const v = document.querySelector('#preview'); return !!v && v.videoWidth > 0 && !v.hidden;`, Boolean, { timeoutMs: 30000, what: 'the camera preview' });
+  const before = await s.exec('return window.edgecap.session.captionSeq');
+  await s.click(await s.find('#capture'));
+  await s.waitFor('return window.edgecap.session.lastResult && window.edgecap.session.captionSeq', (v) => v > before, { timeoutMs: 120000, what: 'a caption' });
+  await state('ready');
+  await s.click(await s.find('#remove-model'));
+  await s.click(await s.find('#confirm-delete'));
+  await state('setup');
+  const first = await history();
+  const want = ['setup nothing-stored setup', 'setup load loading', 'loading ready ready', 'ready caption captioning', 'captioning captioned ready', 'ready deleted setup'];
+  if (JSON.stringify(first) !== JSON.stringify(want)) throw new Error(`transitions ${JSON.stringify(first)}, expected ${JSON.stringify(want)}`);
+
+  await s.goto(`${S.server.url}/?model=/models/corrupt-header.gguf&backend=cpu`);
+  await state('error');
+  const err = await s.exec(`const vis = (q) => { const e = document.querySelector(q); return !!e && !e.hidden && !!(e.offsetWidth || e.offsetHeight); };
+    return { code: document.querySelector('#error').dataset.code, retry: vis('#retry'), chooseFile: vis('#choose-file'), focus: document.activeElement && document.activeElement.id,
+             history: window.edgecap.session.history.map((h) => h.join(' ')) };`);
+  if (err.code !== 'model' || err.retry || !err.chooseFile || err.focus !== 'error-heading') throw new Error(`damaged model: ${JSON.stringify(err)} (want code model, no Try again, Use a model file, focus on the heading)`);
+  if (err.history.at(-1) !== 'loading fail error') throw new Error(`damaged model: transitions ${JSON.stringify(err.history)}`);
+  await s.delete();
+  return `WebKitGTK: ${first.join(' → ')}; damaged model: ${err.history.join(' → ')}, code model, only "Use a model file" and delete offered, focus on the heading`;
+}
+
 export const webkitScenarios = [
   {
     name: 'webkit-cpu',
@@ -173,6 +220,11 @@ export const webkitScenarios = [
         features: ['+MockCaptureDevices', '+StorageAPI', '+StorageAPIEstimate', '+FileSystem', '+AccessHandle', '+FileSystemWritableStream'],
         label: 'Safari-like storage features',
       }),
+  },
+  {
+    name: 'webkit-state-paths',
+    timeoutMs: 240000,
+    fn: webkitStatePaths,
   },
 ];
 

@@ -1,4 +1,5 @@
 // The back camera as a <video>, and frames from it (or from a photo) as RGBA at their own size.
+import { FrameClock, isBlack, frameProblem } from './frame-check.js';
 
 const CONSTRAINTS = { video: { facingMode: 'environment', width: { ideal: 1280 } }, audio: false };
 // Photos are scaled down to this on their long side: a 12–48 MP photo as RGBA is 48–190 MB, more
@@ -17,9 +18,32 @@ const MESSAGES = {
   none: 'No camera was found. Choose a photo from your library to describe it.',
   busy: 'The camera is being used by another app. Close that app, then choose “Try the camera again”.',
   ended: 'The camera stopped. Choose “Try the camera again”, or take a photo to describe it.',
+  muted: 'The camera is paused: the system muted it (another app may be using it, or a call is in progress). It comes back by itself; if it does not, choose “Try the camera again”.',
   unavailable: 'This browser gives no camera access here. Take a photo or choose one from your library to describe it.',
   error: 'The camera could not start. Choose “Try the camera again”, or take a photo to describe it.',
 };
+
+// How long resume() lets a muted or silent track come back by itself before restarting the
+// camera. WebKit keeps a backgrounded page's capture muted, not ended, so that it comes back
+// quickly in the foreground (WebKit PRs 32625, 32807); a track still muted (or sending nothing)
+// this long after the page is shown again is not coming back without a new getUserMedia.
+const RESUME_WAIT_MS = 1500;
+// How often the frame count is read. requestVideoFrameCallback only runs when the page renders
+// (not while its main thread or the compositor is busy); the element's frame count goes up as the
+// camera delivers, rendered or not. Either one noting a frame keeps the picture "fresh".
+const FRAME_POLL_MS = 250;
+// How long start() waits for a first picture that is not black: a camera's first frames can be
+// dark while its exposure settles. A scene that is really black costs this much once.
+const SETTLE_MS = 1000;
+const HAVE_CURRENT_DATA = 2;  // HTMLMediaElement.readyState: the current frame can be drawn
+// How long takeFrame() looks again at a black picture before saying so. A camera's picture can be
+// black for a moment (exposure settling after the camera comes back), and a browser's copy of the
+// video can be: WebKitGTK under load draws a playing camera video as nothing, on and off for
+// seconds (measured at load 13–16 on 2 cores: a quarter to all of the draws, depending on the
+// second; each draw that fails is followed by good ones within a few tenths of a second).
+const BLACK_RETRY_MS = 1500;
+
+const now = () => performance.now();
 
 function reasonOf(err) {
   switch (err && err.name) {
@@ -33,30 +57,87 @@ function reasonOf(err) {
   }
 }
 
+/**
+ * What resume() does when the page is shown again (pure, for tests):
+ * 'none': the camera is not wanted now (never started, stopped, or the page is hidden), or
+ *   restarting cannot help (access denied, no camera API);
+ * 'start': there is no live track (iOS ended it, or it failed earlier): start it again;
+ * 'check': there is a live track, maybe muted or stalled: give it RESUME_WAIT_MS to deliver a
+ *   new, unmuted frame, and restart it if it does not.
+ */
+export function resumeAction({ wanted, hidden, reason, trackState }) {
+  if (!wanted || hidden) return 'none';
+  if (reason === 'denied' || reason === 'unavailable') return 'none';
+  if (trackState !== 'live') return 'start';
+  return 'check';
+}
+
 export class Camera {
-  /** onChange({live, reason, message}) is called when the camera starts or stops. */
+  /**
+   * onChange({live, reason, message}) is called when the camera starts, stops, is muted by the
+   * system (reason 'muted', live false) or comes back (live true).
+   */
   constructor(video, onChange) {
     this.video = video;
     this.onChange = onChange;
     this.stream = null;
     this.reason = null;
     this.starting = null;
+    this.wanted = false;    // started and not stopped: resume() may bring it back
+    this.clock = null;      // FrameClock of the current stream
+    this.sampleFrames = null;
+    this.poll = 0;
+    this.mutedStream = null; // the stream whose muting was reported
+    this.thumb = null;      // small canvas for the start-up black check
     this.canvas = document.createElement('canvas');
   }
 
+  /** A muted track is not live: WebKit mutes capture in the background and sends black frames. */
   get live() {
-    const track = this.stream && this.stream.getVideoTracks()[0];
-    return !!track && track.readyState === 'live' && this.video.videoWidth > 0;
+    const track = this.#track();
+    return !!track && track.readyState === 'live' && !track.muted && this.video.videoWidth > 0;
   }
 
+  #track() {
+    return (this.stream && this.stream.getVideoTracks()[0]) || null;
+  }
+
+  /** Starts the camera (a no-op when live). Resolves to whether it is live. */
   start() {
-    if (!this.starting) this.starting = this.#start().finally(() => { this.starting = null; });
+    this.wanted = true;
+    if (!this.starting) this.starting = this.#start(false).finally(() => { this.starting = null; });
     return this.starting;
   }
 
-  async #start() {
-    if (this.live) return true;
-    this.stop();
+  /**
+   * Call when the page is shown again (visibilitychange). Brings back a camera that iOS stopped,
+   * muted or stalled meanwhile: waits a moment for a muted track to unmute by itself, and restarts
+   * it if it does not. Does nothing for a camera that was never started or was stopped, or while
+   * the page is hidden. Resolves to whether the camera is live.
+   */
+  resume() {
+    if (this.starting) return this.starting;
+    const track = this.#track();
+    const action = resumeAction({ wanted: this.wanted, hidden: document.hidden, reason: this.reason, trackState: track && track.readyState });
+    if (action === 'none') return Promise.resolve(this.live);
+    if (action === 'start') return this.start();
+    this.starting = this.#recover(track).finally(() => { this.starting = null; });
+    return this.starting;
+  }
+
+  async #recover(track) {
+    const since = now();
+    // iOS may have paused the element along with the page.
+    if (this.video.paused) this.video.play().catch(() => {});
+    const fresh = () => this.#track() === track && !track.muted && (this.#sample(), this.clock.seenSince(since));
+    if (await waitFor(fresh, RESUME_WAIT_MS)) return this.live;
+    if (!this.wanted || document.hidden || this.#track() !== track) return this.live;
+    return this.#start(true);
+  }
+
+  async #start(restart) {
+    if (!restart && this.live) return true;
+    this.#release();
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return this.#fail('unavailable');
     let stream;
     try {
@@ -64,44 +145,149 @@ export class Camera {
     } catch (err) {
       return this.#fail(reasonOf(err));
     }
+    if (!this.wanted) {
+      // stop() came while the permission prompt was up.
+      for (const t of stream.getTracks()) t.stop();
+      return false;
+    }
     this.stream = stream;
     const track = stream.getVideoTracks()[0];
-    // iOS ends the track when another app takes the camera or a call comes in.
+    // iOS ends the track when another app takes the camera or a call comes in…
     track.addEventListener('ended', () => {
       if (this.stream === stream) this.#fail('ended');
     });
+    // …and mutes it (black frames, or none) in the background or while something else has the
+    // camera for a moment. It may come back by itself: keep the stream, say so, wait for unmute.
+    track.addEventListener('mute', () => {
+      if (this.stream === stream) this.#reportMuted(stream);
+    });
+    track.addEventListener('unmute', () => {
+      if (this.stream === stream) this.#unmuted();
+    });
     this.video.srcObject = stream;
+    this.#watchFrames(stream);
     try {
       await this.video.play();
     } catch {
       // autoplay of a muted, inline video is allowed; a failure here shows as no frames below
     }
-    if (!this.video.videoWidth) {
-      await new Promise((resolve) => {
-        const done = () => resolve();
-        this.video.addEventListener('loadedmetadata', done, { once: true });
-        setTimeout(done, 3000);
-      });
+    if (!track.muted) {
+      // Live means a picture can be taken: a size (metadata) is not enough, a frame must be there
+      // (WebKitGTK draws black between the two). Then, while the camera's first frames are still
+      // black (exposure settling; iOS may start the camera on the first Describe), a moment more.
+      if (this.video.readyState < HAVE_CURRENT_DATA) await once(this.video, 'loadeddata', 3000);
+      await waitFor(() => this.stream !== stream || !this.#thumbnailBlack(), SETTLE_MS);
     }
+    if (this.stream !== stream) return this.live;  // stopped or restarted meanwhile
+    if (track.readyState === 'live' && track.muted) return this.#reportMuted(stream);
     if (!this.live) return this.#fail('error');
     this.reason = null;
+    this.mutedStream = null;
     this.onChange({ live: true, reason: null, message: '' });
     return true;
   }
 
-  #fail(reason) {
-    this.stop();
+  #unmuted() {
+    if (this.reason !== 'muted') return;
+    if (this.video.readyState < HAVE_CURRENT_DATA) {
+      // Muted since the start: no picture yet. It is live once its first frame is there.
+      this.video.addEventListener('loadeddata', () => { if (this.#track() && !this.#track().muted) this.#unmuted(); }, { once: true });
+      return;
+    }
+    if (!this.live) return;
+    this.reason = null;
+    this.mutedStream = null;
+    this.onChange({ live: true, reason: null, message: '' });
+  }
+
+  /** Once per stream: the mute event can come while start() is still looking at the same track. */
+  #reportMuted(stream) {
+    if (this.mutedStream !== stream) {
+      this.mutedStream = stream;
+      this.#report('muted');
+    }
+    return false;
+  }
+
+  #report(reason) {
     this.reason = reason;
     this.onChange({ live: false, reason, message: MESSAGES[reason] || MESSAGES.error });
     return false;
   }
 
+  #fail(reason) {
+    this.#release();
+    return this.#report(reason);
+  }
+
+  /** Turns the camera off for good (until start()): resume() leaves it off. */
   stop() {
+    this.wanted = false;
+    this.#release();
+  }
+
+  #release() {
+    clearInterval(this.poll);
+    this.poll = 0;
+    this.clock = null;
+    this.sampleFrames = null;
     if (this.stream) {
       for (const track of this.stream.getTracks()) track.stop();
     }
     this.stream = null;
     this.video.srcObject = null;
+  }
+
+  /**
+   * Notes each frame the camera delivers (FrameClock), to tell a frozen picture from a still
+   * scene: requestVideoFrameCallback where there is one, and the element's frame count; else
+   * (no rVFC) the playback time. Not the pixels: a still scene gives identical fresh frames.
+   */
+  #watchFrames(stream) {
+    const video = this.video;
+    const clock = (this.clock = new FrameClock(now()));
+    if (video.requestVideoFrameCallback) {
+      const onFrame = () => {
+        if (this.stream !== stream) return;
+        clock.frame(now());
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    }
+    let count = 0;
+    let time = -1;
+    this.sampleFrames = () => {
+      if (this.stream !== stream) return;
+      const quality = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+      const n = quality ? quality.totalVideoFrames : 0;
+      if (n > count) {
+        count = n;
+        clock.frame(now());
+      } else if (!video.requestVideoFrameCallback && !n && video.currentTime !== time) {
+        // The weakest sign, used only without the two above: Chromium moves currentTime on for a
+        // stream that sends nothing, so it cannot tell a stalled camera from a live one.
+        time = video.currentTime;
+        clock.frame(now());
+      }
+    };
+    this.poll = setInterval(this.sampleFrames, FRAME_POLL_MS);
+  }
+
+  #sample() {
+    if (this.sampleFrames) this.sampleFrames();
+  }
+
+  /** Whether the picture on the video now is black (a 64×48 copy: cheap enough to ask often). */
+  #thumbnailBlack() {
+    if (!this.thumb) {
+      this.thumb = document.createElement('canvas');
+      this.thumb.width = 64;
+      this.thumb.height = 48;
+    }
+    const ctx = this.thumb.getContext('2d', { willReadFrequently: true });
+    ctx.clearRect(0, 0, 64, 48);
+    ctx.drawImage(this.video, 0, 0, 64, 48);
+    return isBlack(ctx.getImageData(0, 0, 64, 48).data, 64, 48);
   }
 
   /** The current video frame at its native size: {width, height, imageData, canvas}, or null. */
@@ -111,6 +297,69 @@ export class Camera {
     const height = this.video.videoHeight;
     return drawToImageData(this.canvas, this.video, width, height, width, height);
   }
+
+  /**
+   * Why a camera frame must not be described, or null: {reason: 'black'|'frozen', message}
+   * (frame-check.js). Call with the frame from grabFrame() before sending it; the app says the
+   * message instead. A frozen picture also starts a recovery (resume(): a restart unless frames
+   * come back within RESUME_WAIT_MS), which the message tells the user about.
+   */
+  frameProblem(frame) {
+    this.#sample();
+    // No current frame at all (the element fell back to metadata only) is as stale as it gets.
+    const frozen = !!this.clock && (this.clock.frozen(now()) || this.video.readyState < HAVE_CURRENT_DATA);
+    const problem = frameProblem({
+      frozen,
+      black: !frozen && !!frame && isBlack(frame.imageData.data, frame.width, frame.height),
+    });
+    if (frozen) this.resume();
+    return problem;
+  }
+
+  /**
+   * For Describe: the current frame, or why it must not be described. Resolves to {frame} (as
+   * grabFrame()), {problem: {reason: 'black'|'frozen', message}} (as frameProblem()), or {} when
+   * the camera is not live (any more). Unlike grabFrame() + frameProblem(), a black picture is
+   * taken again (every 0.1 s, for up to BLACK_RETRY_MS; see there), so a passing black moment is
+   * not reported as a covered lens.
+   */
+  async takeFrame() {
+    const t0 = now();
+    for (;;) {
+      if (!this.live) return {};
+      const frame = this.grabFrame();
+      const problem = this.frameProblem(frame);
+      if (!problem) return { frame };
+      if (problem.reason !== 'black' || now() - t0 >= BLACK_RETRY_MS) return { problem };
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Resolves when the element fires `type`, or after ms. */
+function once(target, type, ms) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      target.removeEventListener(type, done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    target.addEventListener(type, done);
+  });
+}
+
+/** Resolves true as soon as cond() holds (checked every 50 ms), false after ms. */
+function waitFor(cond, ms) {
+  return new Promise((resolve) => {
+    const t0 = now();
+    const check = () => {
+      if (cond()) resolve(true);
+      else if (now() - t0 >= ms) resolve(false);
+      else setTimeout(check, 50);
+    };
+    check();
+  });
 }
 
 function drawToImageData(canvas, source, srcWidth, srcHeight, width, height) {

@@ -24,6 +24,7 @@ use device::{gpu_err, ErrorSlot};
 use kernels::{Kernel, Kernels};
 use params::epilogue;
 use pool::{bytes_of, GpuBuffer, Pool};
+pub use pool::GpuMemory;
 pub use recorder::RecorderStats;
 use recorder::{groups_1d, read_mapped, Recorder};
 
@@ -239,14 +240,15 @@ impl GpuBackend {
 
     pub async fn with_options(options: GpuOptions) -> Result<Self> {
         let opened = device::open(&options).await?;
-        let dummy = opened.device.create_buffer(&wgpu::BufferDescriptor {
+        let pool = Pool::new(&opened.device);
+        let dummy = pool.own(pool.create(&wgpu::BufferDescriptor {
             label: Some("absent"),
             size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
-        });
+        }));
         let submit_every = options.submit_every.filter(|&n| n > 0).or_else(|| default_submit_every(&opened.summary));
-        let recorder = RefCell::new(Recorder::new(&opened.device, &opened.queue, submit_every, options.profile));
+        let recorder = RefCell::new(Recorder::new(&opened.device, &opened.queue, pool.clone(), submit_every, options.profile));
         Ok(Self {
             device: opened.device,
             queue: opened.queue,
@@ -256,9 +258,9 @@ impl GpuBackend {
             options,
             submit_every,
             errors: opened.errors,
-            pool: Rc::new(Pool::default()),
+            pool,
             recorder,
-            dummy: GpuBuffer::owned(dummy),
+            dummy,
             staging: RefCell::default(),
             host_ids: RefCell::default(),
             readbacks: Cell::new(0),
@@ -324,6 +326,12 @@ impl GpuBackend {
         self.read_bytes(&[(probe.raw(), 4)]).await.map(|_| ())
     }
 
+    /// This backend's live GPU buffers and bytes, and whether its device is destroyed; the handle
+    /// outlives the backend, to show that dropping it freed everything.
+    pub fn memory(&self) -> Rc<GpuMemory> {
+        self.pool.memory()
+    }
+
     /// Ends the device as a driver reset would; what follows must fail cleanly, not panic.
     #[doc(hidden)]
     pub fn simulate_device_loss(&self) {
@@ -331,7 +339,7 @@ impl GpuBackend {
     }
 
     fn alloc(&self, floats: usize) -> Rc<GpuBuffer> {
-        self.pool.take(&self.device, bytes_of(floats))
+        self.pool.take(bytes_of(floats))
     }
 
     fn tensor_of(&self, shape: Vec<usize>) -> GpuTensor {
@@ -391,11 +399,11 @@ impl GpuBackend {
     /// Host data into a pooled buffer, recorded in order with the ops around it (a queue write
     /// would land before earlier recorded reads of a recycled buffer).
     fn upload(&self, bytes: &[u8]) -> Rc<GpuBuffer> {
-        let dst = self.pool.take(&self.device, (bytes.len().max(4) as u64).next_multiple_of(4));
+        let dst = self.pool.take((bytes.len().max(4) as u64).next_multiple_of(4));
         if !bytes.is_empty() {
             self.uploads.set(self.uploads.get() + 1);
             let size = (bytes.len() as u64).next_multiple_of(4);
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            let staging = self.pool.create(&wgpu::BufferDescriptor {
                 label: Some("upload"),
                 size,
                 usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::MAP_WRITE,
@@ -417,7 +425,7 @@ impl GpuBackend {
         self.errors.check()?;
         let total: u64 = parts.iter().map(|p| p.1).sum::<u64>().max(4);
         let staging = self.staging.borrow_mut().get_mut(&total).and_then(Vec::pop).unwrap_or_else(|| {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
+            self.pool.create(&wgpu::BufferDescriptor {
                 label: Some("readback"),
                 size: total,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -434,9 +442,16 @@ impl GpuBackend {
             r.flush(&self.device, &self.queue);
         }
         self.readbacks.set(self.readbacks.get() + 1);
-        let bytes = read_mapped(&self.device, &staging).await;
-        self.errors.check()?;
-        let bytes = bytes?;
+        let read = read_mapped(&self.device, &staging).await;
+        // The GPU's own error (validation, loss) says more than the failed map it causes.
+        let bytes = match self.errors.check().and(read) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Submitted already, so it may go; a failed read is not worth keeping a buffer for.
+                self.pool.destroy(&staging);
+                return Err(e);
+            }
+        };
         self.staging.borrow_mut().entry(total).or_default().push(staging);
         let mut out = Vec::with_capacity(parts.len());
         let mut at = 0usize;
@@ -479,6 +494,21 @@ impl GpuBackend {
             let groups = [n.div_ceil(GEMM_TN) as u32, m.div_ceil(GEMM_TM) as u32, 1];
             self.run::<kernels::Gemm>(p, &[("Q8", q8)], &buffers, groups);
         }
+    }
+}
+
+impl Drop for GpuBackend {
+    /// Frees the GPU memory now rather than at the next garbage collection (see pool.rs). The
+    /// weights usually outlive the backend (`Captioner` drops its backend first): each is
+    /// destroyed as it drops, and the device with the last of them.
+    fn drop(&mut self) {
+        let recorder = self.recorder.get_mut();
+        recorder.discard();
+        self.pool.close();
+        for buffer in self.staging.get_mut().drain().flat_map(|(_, v)| v) {
+            self.pool.destroy(&buffer);
+        }
+        self.host_ids.get_mut().clear();
     }
 }
 

@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::device::gpu_err;
 use super::kernels::Compiled;
-use super::pool::GpuBuffer;
+use super::pool::{GpuBuffer, Pool};
 use crate::Result;
 
 /// Bytes of one dispatch's parameter slot: the uniform offset alignment WebGPU guarantees.
@@ -62,10 +62,9 @@ pub(super) struct Recorder {
     params: Vec<u8>,
     arena: wgpu::Buffer,
     bind_groups: HashMap<(u32, Vec<u64>), wgpu::BindGroup>,
-    /// Upload staging buffers whose copies are recorded but not yet submitted: destroyed right
-    /// after the submit that reads them. Dropping is not enough in the browser, where wgpu leaves
-    /// a dropped buffer's memory to the garbage collector (a frame's pixels per caption).
-    retired: Vec<wgpu::Buffer>,
+    /// Makes and destroys the recorder's buffers, and holds those retired until the next submit
+    /// (upload staging buffers, weights let go: see pool.rs).
+    pool: Rc<Pool>,
     /// Dispatches per command buffer at most (`None`: only the arena bounds it).
     submit_every: Option<usize>,
     in_buffer: u64,
@@ -74,8 +73,8 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, submit_every: Option<usize>, profile: bool) -> Self {
-        let arena = device.create_buffer(&wgpu::BufferDescriptor {
+    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, pool: Rc<Pool>, submit_every: Option<usize>, profile: bool) -> Self {
+        let arena = pool.create(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: (SLOT * SLOTS) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
@@ -90,13 +89,13 @@ impl Recorder {
                     ty: wgpu::QueryType::Timestamp,
                     count,
                 }),
-                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                resolve: pool.create(&wgpu::BufferDescriptor {
                     label: Some("timestamps"),
                     size: bytes,
                     usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                     mapped_at_creation: false,
                 }),
-                read: device.create_buffer(&wgpu::BufferDescriptor {
+                read: pool.create(&wgpu::BufferDescriptor {
                     label: Some("timestamps read"),
                     size: bytes,
                     usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
@@ -113,7 +112,7 @@ impl Recorder {
             params: Vec::with_capacity(SLOT * 64),
             arena,
             bind_groups: HashMap::new(),
-            retired: Vec::new(),
+            pool,
             submit_every: match (submit_every.filter(|&n| n > 0), profiler.is_some()) {
                 (n, true) => Some(n.unwrap_or(PROFILED_SLOTS).min(PROFILED_SLOTS)),
                 (n, false) => n.map(|n| n.min(SLOTS)),
@@ -167,11 +166,7 @@ impl Recorder {
                 self.collect_times(device);
             }
         }
-        // Work already submitted keeps a destroyed buffer alive until it completes (WebGPU and
-        // wgpu-core both defer the free), so this is safe as soon as the submit is queued.
-        for buffer in self.retired.drain(..) {
-            buffer.destroy();
-        }
+        self.pool.destroy_retired();
     }
 
     /// Waits for the profiled submit and adds each dispatch's GPU time to its kernel's total
@@ -209,9 +204,21 @@ impl Recorder {
         v
     }
 
+    /// Drops what was recorded and not submitted (the backend is going away), so that the buffers
+    /// it uses may be destroyed.
+    pub fn discard(&mut self) {
+        self.pass = None;
+        self.encoder = None;
+        self.params.clear();
+        self.in_buffer = 0;
+        if let Some(p) = self.profiler.as_mut() {
+            p.names.clear();
+        }
+    }
+
     /// Hands over a buffer that recorded commands read, to be destroyed after their submit.
     pub fn retire(&mut self, buffer: wgpu::Buffer) {
-        self.retired.push(buffer);
+        self.pool.retire(buffer);
     }
 
     pub fn dispatch(
@@ -273,6 +280,17 @@ impl Recorder {
         }
         self.stats.dispatches += 1;
         self.in_buffer += 1;
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.discard();
+        self.pool.destroy(&self.arena);
+        if let Some(p) = &self.profiler {
+            self.pool.destroy(&p.resolve);
+            self.pool.destroy(&p.read);
+        }
     }
 }
 

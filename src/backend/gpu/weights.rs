@@ -18,19 +18,20 @@ use crate::{Error, Result};
 pub(super) fn filled(backend: &GpuBackend, label: &str, bytes: usize, data: impl IntoIterator<Item = u8>) -> Result<Rc<GpuBuffer>> {
     let size = (bytes.max(16) as u64).next_multiple_of(16);
     backend.fits(label, size)?;
-    let buffer = backend.device.create_buffer(&wgpu::BufferDescriptor {
+    // Owned from the start, so a failure below still destroys it.
+    let buffer = backend.pool.own(backend.pool.create(&wgpu::BufferDescriptor {
         label: Some(label),
         size,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: true,
-    });
+    }));
     {
-        let mut view = buffer.get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{label}: {e}")))?;
+        let mut view = buffer.raw().get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{label}: {e}")))?;
         view.slice(..bytes).write_iter(data);
     }
-    buffer.unmap();
+    buffer.raw().unmap();
     backend.errors.check()?;
-    Ok(GpuBuffer::owned(buffer))
+    Ok(buffer)
 }
 
 pub(super) fn owned_f32(backend: &GpuBackend, name: &str, data: &[f32]) -> Result<Rc<GpuBuffer>> {
@@ -72,15 +73,15 @@ pub(super) fn upload_stacked<'a>(
     if q8 && !cols.is_multiple_of(QK8_0) {
         return Err(Error::model(format!("{name}: Q8_0 rows of {cols} values")));
     }
-    let mapped = |label: &str, bytes: usize| -> Result<wgpu::Buffer> {
+    let mapped = |label: &str, bytes: usize| -> Result<Rc<GpuBuffer>> {
         let size = (bytes.max(16) as u64).next_multiple_of(16);
         backend.fits(label, size)?;
-        Ok(backend.device.create_buffer(&wgpu::BufferDescriptor {
+        Ok(backend.pool.own(backend.pool.create(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: true,
-        }))
+        })))
     };
     let (main, scales) = if q8 {
         (mapped(name, values)?, Some(mapped(name, values / QK8_0 * 2)?))
@@ -101,16 +102,16 @@ pub(super) fn upload_stacked<'a>(
                 return Err(Error::model(format!("{}: not Q8_0 data of shape {:?} like the rest of {name}", v.name, v.shape)));
             }
             let blocks = v.data.chunks_exact(BLOCK_BYTES);
-            let mut q = main.get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
+            let mut q = main.raw().get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
             q.slice(at..at + r * c).write_iter(blocks.clone().flat_map(|b| b[2..].iter().copied()));
             drop(q);
             let s = scales.as_ref().expect("q8 has scales");
-            let mut sv = s.get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
+            let mut sv = s.raw().get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
             let s_at = at / QK8_0 * 2;
             sv.slice(s_at..s_at + r * c / QK8_0 * 2).write_iter(blocks.flat_map(|b| [b[0], b[1]]));
         } else {
             let data = v.to_f32()?;
-            let mut m = main.get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
+            let mut m = main.raw().get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
             m.slice(at * 4..(at + r * c) * 4).write_iter(data.iter().flat_map(|x| x.to_le_bytes()));
         }
         stacked += r;
@@ -119,13 +120,13 @@ pub(super) fn upload_stacked<'a>(
     if stacked != rows {
         return Err(Error::model(format!("{name}: parts stack to {stacked} rows, expected {rows}")));
     }
-    main.unmap();
+    main.raw().unmap();
     if let Some(s) = &scales {
-        s.unmap();
+        s.raw().unmap();
     }
     backend.errors.check()?;
     Ok(match scales {
-        Some(s) => GpuWeight::Q8 { quants: GpuBuffer::owned(main), scales: GpuBuffer::owned(s), rows, cols },
-        None => GpuWeight::F32 { buf: GpuBuffer::owned(main), rows, cols },
+        Some(scales) => GpuWeight::Q8 { quants: main, scales, rows, cols },
+        None => GpuWeight::F32 { buf: main, rows, cols },
     })
 }
