@@ -1,12 +1,11 @@
 //! The op interface on candle-core: f32 tensors in host memory, candle's GEMM (the `gemm` crate,
-//! SIMD picked at run time, threads through rayon) for f32 products, candle's quantized matmul for
-//! Q8_0 weights (int8 dot products: AVX-512 VNNI / AVX2 / wasm simd128 kernels, activations
-//! quantized per row as ggml does), and plain slice loops where a fused pass beats a chain of
-//! candle ops (norms, softmax).
+//! SIMD picked at run time, threads through rayon) for f32 products, our int8 panel GEMM for Q8_0
+//! weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128 or portable
+//! loops), candle's quantized matmul for the few-row products of decoder steps, and plain slice
+//! loops where a fused pass beats a chain of candle ops (norms, softmax).
 
 mod attention;
 mod fast_math;
-#[cfg(target_arch = "x86_64")]
 mod q8_gemm;
 
 use std::borrow::Cow;
@@ -26,7 +25,6 @@ pub struct CpuBackend;
 /// From this many activation rows on, Q8_0 products go through our panel GEMM (the vision pass);
 /// below it (decoder steps, beams, short prompts) candle's row-by-row dot products are as fast and
 /// need no repacking.
-#[cfg(target_arch = "x86_64")]
 const GEMM_MIN_ROWS: usize = 16;
 
 pub enum CpuWeight {
@@ -172,13 +170,13 @@ impl Backend for CpuBackend {
         }
         let m = dims.iter().product::<usize>() / k.max(1);
         let x2 = x.reshape((m, k)).map_err(err)?;
-        let y = match w {
-            #[cfg(target_arch = "x86_64")]
-            CpuWeight::Q8 { matrix, .. } if m >= GEMM_MIN_ROWS && q8_gemm::available() => {
+        let gemm = q8_gemm::selected().filter(|_| m >= GEMM_MIN_ROWS);
+        let y = match (w, gemm) {
+            (CpuWeight::Q8 { matrix, .. }, Some(path)) => {
                 let data = matrix.data().map_err(err)?;
                 let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
-                let y = with_slice(&x2, |x| q8_gemm::matmul(x, m, k, &data, rows, bias.as_deref()))?
-                    .ok_or_else(|| shape_err(format!("linear: int8 GEMM refused [{m}, {k}] x [{rows}, {cols}]")))?;
+                let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, &data, rows, bias.as_deref()))?
+                    .ok_or_else(|| shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name())))?;
                 from_vec(y, &[m, rows])?
             }
             _ => {

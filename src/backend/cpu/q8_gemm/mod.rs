@@ -1,0 +1,261 @@
+//! Q8_0 weights × f32 activations for many rows at once (the vision pass: 577 tokens per layer;
+//! the image's cross-attention keys and values), one structure on every target with an inner loop
+//! per instruction set.
+//!
+//! candle's quantized matmul is a dot product per (row, column) pair: every weight block is read
+//! again for each activation row and each block pair pays its own scale conversion. Here a panel
+//! of weight rows is repacked once per call, in a small per-thread scratch, into the order its
+//! inner loop streams, and multiplied against every activation row while a chunk of it sits in L1.
+//! The repack is per call, so the model is still stored once, in its file's Q8_0 blocks, which the
+//! decoder's single-token steps keep using through candle.
+//!
+//! Numerics follow ggml's Q8_0 × Q8_0 dot product: activations are quantized per block of 32
+//! (d = max|x| / 127, q = round(x / d)), products are exact in int32 within a block, and each
+//! block's sum is scaled by d_weight · d_activation. Two differences, both toward accuracy: the
+//! activation scale stays f32 (ggml rounds it to f16), and rounding is to nearest even.
+//!
+//! Every path performs the same f32 operations in the same order (per block:
+//! `acc + f32(dot) · (d_weight · d_activation)`, blocks in order, bias added last, no fused
+//! multiply-add), so all of them give bit-identical results, not merely close ones: a caption does
+//! not depend on which CPU or browser made it. The tests hold every path this machine can run to
+//! that, and to an f64 evaluation of the block-wise definition.
+
+mod activations;
+mod panel;
+mod scalar;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use activations::Activations;
+use panel::Panel;
+
+/// Bytes of one Q8_0 block: an f16 scale and 32 int8 values.
+const BLOCK_BYTES: usize = 34;
+const QK: usize = 32;
+/// Blocks of k per pass over the activation rows: the matching slice of a packed panel (4 to 8 KiB
+/// depending on the path) stays in L1 while every row tile streams past it.
+const CHUNK_BLOCKS: usize = 8;
+
+/// One instruction set's inner loop. Each has its own panel order and tile size; what they compute
+/// is the same to the bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Portable Rust; the reference the others are held to, and the fallback where no SIMD loop
+    /// exists (wasm built without SIMD128, x86 without AVX2).
+    Scalar,
+    /// x86_64 with AVX2: int8 widened to int16, `vpmaddwd` against a broadcast activation pair.
+    Avx2,
+    /// x86_64 with AVX-512 VNNI: `vpdpbusd` on weights offset to unsigned bytes.
+    Vnni,
+    /// wasm32 built with SIMD128 (the web build is): `i32x4.dot_i16x8_s`, the same scheme as AVX2.
+    Simd128,
+}
+
+impl Path {
+    pub const ALL: [Path; 4] = [Path::Scalar, Path::Avx2, Path::Vnni, Path::Simd128];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Scalar => "scalar",
+            Path::Avx2 => "avx2",
+            Path::Vnni => "vnni",
+            Path::Simd128 => "simd128",
+        }
+    }
+
+    /// Whether this build, on this CPU, can run the path.
+    pub fn runs_here(self) -> bool {
+        match self {
+            Path::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => avx2::available(),
+            #[cfg(target_arch = "x86_64")]
+            Path::Vnni => vnni::available(),
+            Path::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::Avx2 | Path::Vnni => false,
+        }
+    }
+
+    /// The fastest path here, or `None` where candle's kernels should keep the product: on aarch64
+    /// candle has a NEON int8 dot product and we have no NEON loop yet, so our scalar loop would
+    /// be a step back there.
+    fn best_here() -> Option<Path> {
+        if cfg!(target_arch = "aarch64") {
+            return None;
+        }
+        [Path::Vnni, Path::Avx2, Path::Simd128].into_iter().find(|p| p.runs_here()).or(Some(Path::Scalar))
+    }
+
+    /// `EDGECAP_Q8_GEMM`: a path name, `candle` (candle's kernels, as before this GEMM existed),
+    /// or empty for the default. `Err` says why a value cannot be honoured.
+    fn parse(value: &str) -> Result<Option<Option<Path>>, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if value.eq_ignore_ascii_case("candle") {
+            return Ok(Some(None));
+        }
+        let path = Path::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(value))
+            .ok_or_else(|| format!("unknown value {value:?} (scalar, avx2, vnni, simd128 or candle)"))?;
+        if !path.runs_here() {
+            return Err(format!("{value} cannot run on this CPU or build"));
+        }
+        Ok(Some(Some(path)))
+    }
+}
+
+/// The path many-row Q8_0 products take in this process, `None` for candle's kernels. Natively
+/// `EDGECAP_Q8_GEMM=scalar|avx2|vnni|candle` forces one (for benchmarks and for checking a path on
+/// a machine that would not pick it); it is read once. A value that cannot be honoured is reported
+/// on stderr and the default is used, so a typo never stops a caption.
+pub fn selected() -> Option<Path> {
+    use std::sync::OnceLock;
+    static SELECTED: OnceLock<Option<Path>> = OnceLock::new();
+    *SELECTED.get_or_init(|| {
+        let forced = std::env::var("EDGECAP_Q8_GEMM").ok().map(|v| Path::parse(&v));
+        match forced {
+            Some(Ok(Some(choice))) => choice,
+            Some(Err(why)) => {
+                let best = Path::best_here();
+                eprintln!("EDGECAP_Q8_GEMM: {why}; using {}", best.map_or("candle", Path::name));
+                best
+            }
+            None | Some(Ok(None)) => Path::best_here(),
+        }
+    })
+}
+
+/// `x · Wᵀ (+ bias)` on `path`: `x` is `[m, k]` f32, `w` is `n` rows of `k / 32` Q8_0 blocks, the
+/// result is `[m, n]`. Returns `None` when the path cannot run here or the shapes do not fit, so
+/// the caller can take another way.
+pub fn matmul(path: Path, x: &[f32], m: usize, k: usize, w: &[u8], n: usize, bias: Option<&[f32]>) -> Option<Vec<f32>> {
+    let nb = k / QK;
+    if !path.runs_here() || !k.is_multiple_of(QK) || k == 0 || x.len() != m * k || w.len() != n * nb * BLOCK_BYTES
+        || bias.is_some_and(|b| b.len() != n)
+    {
+        return None;
+    }
+    let shape = Shape { m, k, n, w, bias };
+    Some(match path {
+        Path::Scalar => {
+            let acts = Activations::quantize(x, m, k, activations::Form::Wide);
+            // SAFETY: the scalar tile needs no target feature.
+            unsafe { drive::<panel::Pairs<{ scalar::NR }>, { scalar::NR }, { scalar::MR }>(&acts, &shape, scalar::tile) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => {
+            let acts = Activations::quantize(x, m, k, activations::Form::Wide);
+            // SAFETY: `runs_here` checked AVX2 above.
+            unsafe { drive::<panel::Pairs<{ avx2::NR }>, { avx2::NR }, { avx2::MR }>(&acts, &shape, avx2::tile) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Path::Vnni => {
+            let acts = Activations::quantize(x, m, k, activations::Form::Bytes);
+            // SAFETY: `runs_here` checked AVX-512 F/BW/VNNI above.
+            unsafe { drive::<panel::Quads, { vnni::NR }, { vnni::MR }>(&acts, &shape, vnni::tile) }
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Path::Simd128 => {
+            let acts = Activations::quantize(x, m, k, activations::Form::Wide);
+            // SAFETY: this module is compiled only with SIMD128 enabled.
+            unsafe { drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(&acts, &shape, simd128::tile) }
+        }
+        #[allow(unreachable_patterns)] // paths compiled out on this target; `runs_here` refused them
+        _ => return None,
+    })
+}
+
+struct Shape<'a> {
+    m: usize,
+    k: usize,
+    n: usize,
+    w: &'a [u8],
+    bias: Option<&'a [f32]>,
+}
+
+/// One path's inner loop: activation rows `row0 .. row0 + rows` (`rows` ≤ `MR`) against `blocks`
+/// of a packed panel, adding each block's scaled sum into `acc` (rows × panel columns), blocks in
+/// order. Unsafe because the loop may need CPU features the caller has to vouch for.
+type TileFn<P, const NR: usize, const MR: usize> = unsafe fn(&Activations, usize, usize, &P, Range<usize>, &mut [[f32; NR]; MR]);
+
+/// Panels of `NR` weight rows in parallel; for each, the blocks in chunks of [`CHUNK_BLOCKS`] and the
+/// activation rows in tiles of `MR`. Partial sums of earlier chunks wait in `out` as f32, which is
+/// exact, so chunking changes no result.
+///
+/// # Safety
+/// `tile`'s CPU features must be present.
+unsafe fn drive<P: Panel, const NR: usize, const MR: usize>(acts: &Activations, s: &Shape, tile: TileFn<P, NR, MR>) -> Vec<f32> {
+    let nb = s.k / QK;
+    let mut out = vec![0f32; s.m * s.n];
+    let shared = SharedOut(out.as_mut_ptr());
+    (0..s.n.div_ceil(NR)).into_par_iter().for_each_init(
+        || P::new(nb),
+        |panel, p| {
+            let col0 = p * NR;
+            let cols = NR.min(s.n - col0);
+            panel.pack(s.w, col0, cols, nb);
+            for chunk in (0..nb).step_by(CHUNK_BLOCKS) {
+                let blocks = chunk..nb.min(chunk + CHUNK_BLOCKS);
+                let last = blocks.end == nb;
+                for row0 in (0..s.m).step_by(MR) {
+                    let rows = MR.min(s.m - row0);
+                    let mut acc = [[0f32; NR]; MR];
+                    if chunk > 0 {
+                        for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+                            // SAFETY: row `row0 + r` < m, columns `col0 .. col0 + cols` ≤ n, inside
+                            // `out`; this panel's columns are touched by this thread only.
+                            acc[..cols].copy_from_slice(unsafe { shared.slice((row0 + r) * s.n + col0, cols) });
+                        }
+                    }
+                    // SAFETY: the caller vouches for the features; the tile reads rows below
+                    // `row0 + rows` ≤ m and blocks below nb, all inside `acts` and `panel`.
+                    unsafe { tile(acts, row0, rows, panel, blocks.clone(), &mut acc) };
+                    for (r, acc) in acc.iter().enumerate().take(rows) {
+                        // SAFETY: as above.
+                        let dst = unsafe { shared.slice((row0 + r) * s.n + col0, cols) };
+                        match s.bias.filter(|_| last) {
+                            Some(bias) => {
+                                for ((d, &a), &b) in dst.iter_mut().zip(acc).zip(&bias[col0..]) {
+                                    *d = a + b;
+                                }
+                            }
+                            None => dst.copy_from_slice(&acc[..cols]),
+                        }
+                    }
+                }
+            }
+        },
+    );
+    out
+}
+
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: only ever dereferenced through `slice`, whose callers keep to disjoint column ranges per
+// panel, so no two threads touch the same element.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// # Safety
+    /// `start + len` must lie inside the buffer, and no other live reference may overlap it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
+        // SAFETY: upheld by the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
+}

@@ -1,0 +1,80 @@
+//! A panel of consecutive weight rows (output features) repacked from Q8_0 blocks into the order a
+//! path's inner loop streams: for each step of k, the values of every row of the panel side by
+//! side, so one load feeds all of the panel's columns. Scales are `[block][column]` f32. Columns past
+//! the end of the matrix are zero weights with zero scales, so they add nothing and are never
+//! stored.
+
+use super::{BLOCK_BYTES, QK};
+
+pub(super) trait Panel: Send {
+    fn new(nb: usize) -> Self;
+    /// Rows `first .. first + cols` of `w` (`nb` blocks each) into this panel.
+    fn pack(&mut self, w: &[u8], first: usize, cols: usize, nb: usize);
+}
+
+fn scale(block: &[u8]) -> f32 {
+    half::f16::from_le_bytes([block[0], block[1]]).to_f32()
+}
+
+/// For AVX2, SIMD128 and the scalar loop: per pair of k (16 per block), `NR` columns × 2 int16, so
+/// a multiply-add of int16 pairs against a broadcast activation pair gives one int32 per column.
+pub(super) struct Pairs<const NR: usize> {
+    pub weights: Vec<i16>,
+    pub scales: Vec<f32>,
+}
+
+impl<const NR: usize> Panel for Pairs<NR> {
+    fn new(nb: usize) -> Self {
+        Pairs { weights: vec![0; nb * QK * NR], scales: vec![0.0; nb * NR] }
+    }
+
+    fn pack(&mut self, w: &[u8], first: usize, cols: usize, nb: usize) {
+        let row_bytes = nb * BLOCK_BYTES;
+        for c in 0..NR {
+            let row = (c < cols).then(|| &w[(first + c) * row_bytes..(first + c + 1) * row_bytes]);
+            for b in 0..nb {
+                let block = row.map(|r| &r[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+                self.scales[b * NR + c] = block.map_or(0.0, scale);
+                for i in 0..QK {
+                    let at = ((b * QK / 2 + i / 2) * NR + c) * 2 + i % 2;
+                    self.weights[at] = block.map_or(0, |blk| blk[2 + i] as i8 as i16);
+                }
+            }
+        }
+    }
+}
+
+/// For AVX-512 VNNI: per quad of k (8 per block), 32 columns × 4 bytes, XOR 0x80 (signed →
+/// unsigned offset by 128, which `vpdpbusd` wants on one side).
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Quads {
+    pub weights: Vec<u8>,
+    pub scales: Vec<f32>,
+}
+
+/// Columns of a [`Quads`] panel: two 16-lane registers.
+#[cfg(target_arch = "x86_64")]
+pub(super) const QUAD_NR: usize = 32;
+
+#[cfg(target_arch = "x86_64")]
+impl Panel for Quads {
+    fn new(nb: usize) -> Self {
+        Quads { weights: vec![0; nb * QK * QUAD_NR], scales: vec![0.0; nb * QUAD_NR] }
+    }
+
+    fn pack(&mut self, w: &[u8], first: usize, cols: usize, nb: usize) {
+        let row_bytes = nb * BLOCK_BYTES;
+        for c in 0..QUAD_NR {
+            let row = (c < cols).then(|| &w[(first + c) * row_bytes..(first + c + 1) * row_bytes]);
+            for b in 0..nb {
+                let block = row.map(|r| &r[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
+                self.scales[b * QUAD_NR + c] = block.map_or(0.0, scale);
+                for q in 0..QK / 4 {
+                    let at = (b * QK / 4 + q) * QUAD_NR * 4 + c * 4;
+                    let quad = block.map_or([0; 4], |blk| [blk[2 + 4 * q], blk[3 + 4 * q], blk[4 + 4 * q], blk[5 + 4 * q]]);
+                    self.weights[at..at + 4].copy_from_slice(&quad.map(|v| v ^ 0x80));
+                }
+            }
+        }
+    }
+}
