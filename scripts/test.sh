@@ -214,7 +214,7 @@ gpu_backend_in_headless_chromium() {
     # gives the flags that turn WebGPU on headless (SwiftShader).
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=$(command -v chromedriver) \
         WASM_BINDGEN_TEST_TIMEOUT=900 \
-        cargo test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu
+        cargo test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu --test cpu_kernels
 }
 
 # wgpu wants a private runtime dir; lavapipe warns without one.
@@ -230,7 +230,7 @@ stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py"
 stage "BLEU equals nltk's corpus_bleu (committed figures, fresh random corpora)" bleu_matches_nltk
 stage "edgecap eval and study run end to end on the tiny model and the synthetic set" eval_and_study_on_the_tiny_model
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
-stage "wasm in headless Chromium: WebGPU and CPU backends caption like transformers" gpu_backend_in_headless_chromium
+stage "wasm in headless Chromium: WebGPU and CPU backends caption like transformers; CPU kernels match their definitions" gpu_backend_in_headless_chromium
 stage "pkg/ builds for other web apps, with TypeScript types" library_package_for_web_apps
 stage "the web app's logic: node:test unit tests (tests/web)" web_app_unit_tests
 stage "the web app builds with trunk" app_builds_with_trunk

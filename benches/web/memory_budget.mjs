@@ -33,8 +33,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM_FLAGS } from '../../tests/e2e/harness.mjs';
+import { ensureE2eDeps } from './e2e-deps.mjs';
 import { start } from '../../tests/e2e/server.mjs';
+
+ensureE2eDeps();
+const { CHROMIUM_FLAGS } = await import('../../tests/e2e/harness.mjs');
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // playwright-core is installed for tests/e2e (npm ci there).

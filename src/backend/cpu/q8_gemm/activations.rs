@@ -53,6 +53,12 @@ impl Activations {
             }),
             Form::Wide => rows.zip(w.par_chunks_mut(k)).for_each(|((x, d), w)| {
                 for ((x, d), w) in x.chunks_exact(QK).zip(d).zip(w.chunks_exact_mut(QK)) {
+                    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                    {
+                        *d = simd128::quantize_block_wide(x, w);
+                        continue;
+                    }
+                    #[allow(unreachable_code)]
                     let mut block = [0i32; QK];
                     *d = quantize_block(x, &mut block);
                     w.iter_mut().zip(block).for_each(|(w, v)| *w = v as i16);
@@ -83,6 +89,46 @@ fn round_small(v: f32) -> i32 {
     const MAGIC: f32 = 12_582_912.0;
     // Wrapping: only NaN or ±∞ inputs get far from zero, and those are clamped afterwards.
     ((v + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32)
+}
+
+/// [`quantize_block`] for the int16 form on four lanes: the same operations on the same values
+/// (the scalar loop calls `fmaxf` per value in wasm, where `f32::max` is not one instruction).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    use super::QK;
+
+    /// `x` and `w` hold one block of [`QK`] values.
+    pub fn quantize_block_wide(x: &[f32], w: &mut [i16]) -> f32 {
+        assert!(x.len() == QK && w.len() == QK);
+        // SAFETY: every load reads 4 f32 inside `x`, every store writes 8 i16 inside `w` (checked
+        // lengths); wasm needs no alignment.
+        unsafe {
+            let lanes: [v128; QK / 4] = std::array::from_fn(|i| v128_load(x.as_ptr().add(4 * i).cast()));
+            // max(0, |x|) as the scalar fold: pmax never picks a NaN over a number on its left.
+            let mut amax = f32x4_splat(0.0);
+            for &v in &lanes {
+                amax = f32x4_pmax(amax, f32x4_abs(v));
+            }
+            let amax = [f32x4_extract_lane::<0>(amax), f32x4_extract_lane::<1>(amax), f32x4_extract_lane::<2>(amax), f32x4_extract_lane::<3>(amax)]
+                .into_iter()
+                .fold(0f32, f32::max);
+            let d = amax / 127.0;
+            let inv = f32x4_splat(if d > 0.0 { 1.0 / d } else { 0.0 });
+            let magic = f32x4_splat(12_582_912.0);
+            let (lo, hi) = (i32x4_splat(-127), i32x4_splat(127));
+            let round = |v: v128| {
+                let q = i32x4_sub(f32x4_add(f32x4_mul(v, inv), magic), i32x4_splat(12_582_912f32.to_bits() as i32));
+                i32x4_min(hi, i32x4_max(lo, q))
+            };
+            for i in 0..QK / 8 {
+                let pair = i16x8_narrow_i32x4(round(lanes[2 * i]), round(lanes[2 * i + 1]));
+                v128_store(w.as_mut_ptr().add(8 * i).cast(), pair);
+            }
+            d
+        }
+    }
 }
 
 #[cfg(test)]

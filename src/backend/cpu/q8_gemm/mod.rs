@@ -42,9 +42,11 @@ use panel::Panel;
 /// Bytes of one Q8_0 block: an f16 scale and 32 int8 values.
 const BLOCK_BYTES: usize = 34;
 const QK: usize = 32;
-/// Blocks of k per pass over the activation rows: the matching slice of a packed panel (4 to 8 KiB
-/// depending on the path) stays in L1 while every row tile streams past it.
-const CHUNK_BLOCKS: usize = 8;
+/// Bytes of packed panel per pass over the activation rows: that slice of the panel stays in L1
+/// while every row tile streams past it. Each further pass stores and reloads the partial sums of
+/// every output, so the slice is as large as L1 comfortably holds next to a row tile (16 to 32
+/// blocks: one pass for k = 768, three to six for k = 3072).
+const CHUNK_BYTES: usize = 16 * 1024;
 
 /// One instruction set's inner loop. Each has its own panel order and tile size; what they compute
 /// is the same to the bit.
@@ -194,7 +196,7 @@ struct Shape<'a> {
 /// order. Unsafe because the loop may need CPU features the caller has to vouch for.
 type TileFn<P, const NR: usize, const MR: usize> = unsafe fn(&Activations, usize, usize, &P, Range<usize>, &mut [[f32; NR]; MR]);
 
-/// Panels of `NR` weight rows in parallel; for each, the blocks in chunks of [`CHUNK_BLOCKS`] and the
+/// Panels of `NR` weight rows in parallel; for each, the blocks in chunks of [`CHUNK_BYTES`] and the
 /// activation rows in tiles of `MR`. Partial sums of earlier chunks wait in `out` as f32, which is
 /// exact, so chunking changes no result.
 ///
@@ -210,8 +212,9 @@ unsafe fn drive<P: Panel, const NR: usize, const MR: usize>(acts: &Activations, 
             let col0 = p * NR;
             let cols = NR.min(s.n - col0);
             panel.pack(s.w, col0, cols, nb);
-            for chunk in (0..nb).step_by(CHUNK_BLOCKS) {
-                let blocks = chunk..nb.min(chunk + CHUNK_BLOCKS);
+            let chunk_blocks = (CHUNK_BYTES / P::BLOCK_BYTES).max(1);
+            for chunk in (0..nb).step_by(chunk_blocks) {
+                let blocks = chunk..nb.min(chunk + chunk_blocks);
                 let last = blocks.end == nb;
                 for row0 in (0..s.m).step_by(MR) {
                     let rows = MR.min(s.m - row0);
