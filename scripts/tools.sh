@@ -4,6 +4,9 @@
 #   source scripts/tools.sh; web_tools
 
 TRUNK_VERSION=0.22.1
+# The threaded wasm build (atomics) rebuilds std with -Z build-std, which only nightly allows;
+# pinned so a new nightly cannot break it. Only its rust-src is needed, no wasm32 rust-std.
+THREADS_NIGHTLY=nightly-2026-05-19
 
 web_tools() {
     export PATH="$HOME/.cargo/bin:$PATH"
@@ -23,4 +26,12 @@ web_tools() {
     # Trunk builds with cargo offline (Trunk.toml): fetch the crates first.
     cargo fetch --quiet
     echo "wasm-bindgen $(wasm-bindgen --version | cut -d' ' -f2), trunk $(trunk --version | cut -d' ' -f2)" >&2
+}
+
+threads_toolchain() {
+    export PATH="$HOME/.cargo/bin:$PATH"
+    if ! rustup component list --toolchain "$THREADS_NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+        echo "installing $THREADS_NIGHTLY with rust-src (for the threaded wasm build; once)" >&2
+        rustup toolchain install "$THREADS_NIGHTLY" --profile minimal --component rust-src
+    fi
 }

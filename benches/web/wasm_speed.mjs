@@ -3,14 +3,18 @@
 // 20 forced tokens, interleaved runs, medians and the ratio. Prints figures; asserts nothing but
 // that both sides made bos + 20 tokens.
 //
-//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--model FILE.gguf] [--image FILE.png] [--no-build]
+//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--threads N] [--model FILE.gguf] [--image FILE.png] [--no-build]
 //
 // Builds first (incremental; the first time about 8 min for bench/candle-wasm and a few for
-// edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/) and `bash bench/candle-wasm/build.sh`
-// (bench/candle-wasm/pkg/). `--no-build` uses what is there.
+// edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/), `bash bench/candle-wasm/build.sh`
+// (bench/candle-wasm/pkg/) and `bash scripts/build-pkg-threads.sh` (pkg-threads/, the threaded
+// build; installs its pinned nightly once). `--no-build` uses what is there.
 //
-// Both sides: wasm32 + SIMD128 (the repository's .cargo/config.toml), release, no wasm-opt, one
-// thread (no SharedArrayBuffer here, so no wasm threads on either side). A run is timed in JS
+// Sides: edgecap and candle, wasm32 + SIMD128 (the repository's .cargo/config.toml), release, no
+// wasm-opt, one thread; and edgecap's threaded build on `--threads` Web Workers (default: the
+// CPU count; 0 leaves it out), run in a dedicated worker as the app runs its engine (wall time
+// then includes the frame's postMessage). The page is cross-origin isolated (COOP/COEP), which
+// the threaded build needs and the others ignore. A run is timed in JS
 // around one call: RGBA frame (384x384, so neither side resizes) in, token ids out (bos + N).
 // The model is a GGUF with candle's layout (`--compat candle`); by default the random-weight
 // BLIP-base that `cargo bench --bench cpu_speed` writes on its first run.
@@ -32,6 +36,7 @@ const opt = (name, dflt) => {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 };
 const runs = Number(opt('runs', 5));
+const threads = Number(opt('threads', String(os.cpus().length)));
 const tokens = Number(opt('tokens', 20));
 const model = path.resolve(opt('model', path.join(REPO, 'target/bench-models/blip-base-random-q8_0.gguf')));
 const imageFile = path.resolve(opt('image', path.join(REPO, 'tests/fixtures/images/synthetic_384x384.png')));
@@ -49,7 +54,9 @@ function build(what, script) {
 if (!argv.includes('--no-build')) {
   build('edgecap pkg/', 'scripts/build-pkg.sh');
   build('bench/candle-wasm/pkg/', 'bench/candle-wasm/build.sh');
+  if (threads > 0) build('edgecap pkg-threads/', 'scripts/build-pkg-threads.sh');
 }
+if (threads > 0 && !fs.existsSync(path.join(REPO, 'pkg-threads/edgecap.js'))) throw new Error('pkg-threads/ is missing: run without --no-build, or --threads 0');
 for (const f of ['pkg/edgecap.js', 'bench/candle-wasm/pkg/candle_wasm.js']) {
   if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run without --no-build`);
 }
@@ -68,13 +75,13 @@ console.log(`frame: ${path.relative(REPO, imageFile)} (${png.width}x${png.height
 console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}); both sides single-threaded wasm`);
 
 // The whole repository is served (pkg/, bench/candle-wasm/pkg/, this page) and the model's folder at /models/.
-await withBrowser({ dist: REPO, models: path.dirname(model) }, async ({ browser, server }) => {
+await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 }, async ({ browser, server }) => {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(`  page: ${m.text()}`));
   page.on('pageerror', (e) => console.error(`  page error: ${e.message}`));
   await page.goto(`${server.url}/benches/web/wasm_speed.html`);
 
-  const setup = await page.evaluate(async ({ url, frame, width, height }) => {
+  const setup = await page.evaluate(async ({ url, frame, width, height, threads }) => {
     const edgecap = await import('/pkg/edgecap.js');
     await edgecap.default();
     const candle = await import('/bench/candle-wasm/pkg/candle_wasm.js');
@@ -91,25 +98,41 @@ await withBrowser({ dist: REPO, models: path.dirname(model) }, async ({ browser,
     const peer = candle.CandleBlip.load(bytes);
     const candleLoadMs = performance.now() - t;
     window.bench = { engine, peer, frame: b, width, height, edgecapMem: () => edgecap.wasmMemoryBytes(), candleMem: () => candleWasm.memory.buffer.byteLength };
+    let threaded = null;
+    if (threads > 0) {
+      // One request at a time to the threaded build's worker: post, await its one answer.
+      const worker = new Worker('/benches/web/wasm_speed_worker.js', { type: 'module' });
+      const ask = (msg) => new Promise((resolve, reject) => {
+        worker.onmessage = ({ data }) => (data.type === 'error' ? reject(new Error(data.message)) : resolve(data));
+        worker.postMessage(msg);
+      });
+      window.bench.threaded = ask;
+      window.bench.threadedMem = async () => (await ask({ type: 'mem' })).mem;
+      threaded = await ask({ type: 'load', bytes, threads });
+    }
     return {
+      threaded,
       ua: navigator.userAgent, crossOriginIsolated: self.crossOriginIsolated,
       backend: engine.backend, adapter: engine.adapter, candleThreads: peer.threads, candleSimd: peer.simd128,
       edgecapLoadMs, candleLoadMs, edgecapMem: edgecap.wasmMemoryBytes(), candleMem: candleWasm.memory.buffer.byteLength,
     };
-  }, { url: `/models/${path.basename(model)}`, frame: Buffer.from(png.rgba).toString('base64'), width: png.width, height: png.height });
+  }, { url: `/models/${path.basename(model)}`, frame: Buffer.from(png.rgba).toString('base64'), width: png.width, height: png.height, threads });
   const chromium = /Chrome\/([\d.]+)/.exec(setup.ua)?.[1];
-  console.log(`browser: Chromium ${chromium} headless; crossOriginIsolated ${setup.crossOriginIsolated} (no wasm threads); ` +
+  console.log(`browser: Chromium ${chromium} headless; crossOriginIsolated ${setup.crossOriginIsolated}; ` +
     `edgecap backend "${setup.backend}" (${setup.adapter}); candle threads ${setup.candleThreads}, simd128 ${setup.candleSimd}`);
   console.log(`load: edgecap ${f0(setup.edgecapLoadMs)} ms (wasm memory ${mib(setup.edgecapMem)} MiB), ` +
-    `candle ${f0(setup.candleLoadMs)} ms (wasm memory ${mib(setup.candleMem)} MiB)`);
+    `candle ${f0(setup.candleLoadMs)} ms (wasm memory ${mib(setup.candleMem)} MiB)` +
+    (setup.threaded ? `, edgecap threaded ${f0(setup.threaded.loadMs)} ms (${setup.threaded.adapter}; wasm memory ${mib(setup.threaded.mem)} MiB)` : ''));
 
   // One caption; wall time in JS around the call, split from each engine's own timings.
   const side = (name) => page.evaluate(async ({ name, tokens }) => {
-    const { engine, peer, frame, width, height } = window.bench;
+    const { engine, threaded, peer, frame, width, height } = window.bench;
+    const opts = { minTokens: tokens, maxTokens: tokens };
     const t = performance.now();
-    const r = name === 'edgecap'
-      ? await engine.captionWith(frame, width, height, { minTokens: tokens, maxTokens: tokens })
-      : peer.caption(frame, width, height, tokens);
+    const r = name === 'candle' ? peer.caption(frame, width, height, tokens)
+      : name === 'threaded' ? await threaded({ type: 'caption', frame, width, height, opts })
+      : await engine.captionWith(frame, width, height, opts);
+    if (name === 'threaded') r.timingsMs = { vision: r.vision, decode: r.decode }, r.tokenIds = r.ids;
     const ms = performance.now() - t;
     return { ms, vision: r.timingsMs.vision, decode: r.timingsMs.decode, ids: Array.from(r.tokenIds) };
   }, { name, tokens });
@@ -118,33 +141,43 @@ await withBrowser({ dist: REPO, models: path.dirname(model) }, async ({ browser,
     return r;
   };
 
-  const w = { edgecap: check('edgecap', await side('edgecap')), candle: check('candle', await side('candle')) };
-  console.log(`warm-up: edgecap ${f0(w.edgecap.ms)} ms, candle ${f0(w.candle.ms)} ms`);
-  const all = { edgecap: [], candle: [] };
+  const sides = setup.threaded ? ['edgecap', 'candle', 'threaded'] : ['edgecap', 'candle'];
+  const label = { edgecap: 'edgecap', candle: 'candle', threaded: `edgecap ${threads} threads` };
+  const warm = [];
+  for (const name of sides) warm.push(`${label[name]} ${f0(check(name, await side(name)).ms)} ms`);
+  console.log(`warm-up: ${warm.join(', ')}`);
+  const all = Object.fromEntries(sides.map((n) => [n, []]));
   for (let i = 0; i < runs; i++) {
-    // Interleaved, the order swapped every run so neither side always follows the other.
-    const order = i % 2 ? ['candle', 'edgecap'] : ['edgecap', 'candle'];
+    // Interleaved, the order rotated every run so no side always follows the same one.
+    const order = sides.map((_, j) => sides[(i + j) % sides.length]);
     for (const name of order) all[name].push(check(name, await side(name)));
-    const e = all.edgecap[i], c = all.candle[i];
-    console.log(`run ${i + 1} (${order[0]} first): edgecap ${f0(e.ms)} ms (vision ${f0(e.vision)}, decode ${f0(e.decode)}) | ` +
-      `candle ${f0(c.ms)} ms (vision ${f0(c.vision)}, decode ${f0(c.decode)})`);
+    console.log(`run ${i + 1} (${order.map((n) => label[n]).join(', ')}): ` + sides.map((n) => {
+      const r = all[n][i];
+      return `${label[n]} ${f0(r.ms)} ms (vision ${f0(r.vision)}, decode ${f0(r.decode)})`;
+    }).join(' | '));
   }
 
   const med = (name) => {
     const r = all[name];
     return { ms: median(r.map((x) => x.ms)), vision: median(r.map((x) => x.vision)), decode: median(r.map((x) => x.decode)) };
   };
-  const e = med('edgecap'), c = med('candle');
-  const line = (label, m) => `  ${label} vision ${f0(m.vision).padStart(6)} ms   per token ${(m.decode / tokens).toFixed(1).padStart(6)} ms   caption ${f0(m.ms).padStart(6)} ms`;
-  console.log(`\nmedians over ${runs} runs, RGBA ${png.width}x${png.height} frame -> bos + ${tokens} forced tokens, one thread, wasm SIMD128:`);
-  console.log(line('edgecap (wasm cpu, q8_0):          ', e));
-  console.log(line('candle quantized_blip (wasm, q8_0):', c));
-  console.log(`  edgecap speed-up: caption ${(c.ms / e.ms).toFixed(2)}x (target >= 8x), vision ${(c.vision / e.vision).toFixed(2)}x (target >= 2.5x), per token ${(c.decode / e.decode).toFixed(2)}x`);
+  const c = med('candle');
+  const line = (text, m) => `  ${text.padEnd(38)} vision ${f0(m.vision).padStart(6)} ms   per token ${(m.decode / tokens).toFixed(1).padStart(6)} ms   caption ${f0(m.ms).padStart(6)} ms`;
+  const ratio = (text, m, target) => `  ${text}: caption ${(c.ms / m.ms).toFixed(2)}x (target >= ${target}x), ` +
+    `vision ${(c.vision / m.vision).toFixed(2)}x, per token ${(c.decode / m.decode).toFixed(2)}x`;
+  console.log(`\nmedians over ${runs} runs, RGBA ${png.width}x${png.height} frame -> bos + ${tokens} forced tokens, wasm SIMD128:`);
+  console.log(line('edgecap (wasm cpu, q8_0, 1 thread):', med('edgecap')));
+  if (setup.threaded) console.log(line(`edgecap (wasm cpu, q8_0, ${threads} threads):`, med('threaded')));
+  console.log(line('candle quantized_blip (q8_0, 1 thread):', c));
+  console.log(ratio('edgecap speed-up', med('edgecap'), 8) + ' (vision target >= 2.5x)');
+  if (setup.threaded) console.log(ratio(`edgecap ${threads} threads speed-up`, med('threaded'), 15));
   console.log('  (caption: wall time in JS around one call, frame in, ids out; vision and per token from each engine\'s own clock;');
   console.log('   edgecap\'s vision includes the cross-attention K/V of all decoder layers, which candle recomputes at every token)');
-  const last = (name) => all[name][runs - 1].ids;
-  const same = JSON.stringify(last('edgecap')) === JSON.stringify(last('candle'));
-  console.log(`token ids (last run): edgecap [${last('edgecap')}]`);
-  console.log(`                      candle  [${last('candle')}]${same ? ' (identical)' : ' (differ)'}`);
-  console.log(`wasm memory after the runs: edgecap ${mib(await page.evaluate(() => window.bench.edgecapMem()))} MiB, candle ${mib(await page.evaluate(() => window.bench.candleMem()))} MiB`);
+  const last = (name) => JSON.stringify(all[name][runs - 1].ids);
+  console.log(`token ids (last run): edgecap ${last('edgecap')}`);
+  for (const name of sides.slice(1)) {
+    console.log(`  ${label[name]}: ${last(name) === last('edgecap') ? 'identical' : `differ: ${last(name)}`}`);
+  }
+  const mem = await page.evaluate(async () => ({ e: window.bench.edgecapMem(), c: window.bench.candleMem(), t: await window.bench.threadedMem?.() }));
+  console.log(`wasm memory after the runs: edgecap ${mib(mem.e)} MiB, candle ${mib(mem.c)} MiB` + (mem.t ? `, edgecap threaded ${mib(mem.t)} MiB` : ''));
 });

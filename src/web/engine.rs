@@ -236,7 +236,7 @@ impl Engine {
             let (model, adapter, settings) = Self::load_gpu(reader, progress, options).await?;
             (model, adapter, Some(settings))
         } else {
-            (Model::Cpu(Captioner::load_streamed(CpuBackend, reader, Some(progress))?), "cpu (wasm simd128)".to_string(), None)
+            (Model::Cpu(Captioner::load_streamed(CpuBackend, reader, Some(progress))?), cpu_description(), None)
         };
         Ok(Engine { inner: Rc::new(Inner { model, busy: Cell::new(false) }), adapter, gpu })
     }
@@ -330,10 +330,29 @@ fn backend_name(model: &Model) -> &'static str {
 /// changed the token counts, so the app and `edgecap caption` agree on the same frame.
 async fn caption_on(model: &Model, image: &crate::preprocess::Rgb8, opts: &CaptionOptions) -> crate::Result<Caption> {
     match model {
+        #[cfg(feature = "threads")]
+        Model::Cpu(c) => on_pool(|| c.caption(image, opts)),
+        #[cfg(not(feature = "threads"))]
         Model::Cpu(c) => c.caption(image, opts).await,
         #[cfg(feature = "gpu")]
         Model::Gpu(c) => c.caption(image, opts).await,
     }
+}
+
+/// Runs a CPU caption start to end on one of rayon's workers (`rayon::scope` called from outside
+/// the pool moves its body there and blocks this thread until it is done), so the parallel ops
+/// inside it are work stealing among the pool's workers rather than one hand-over from this
+/// thread and back per op. The CPU backend's futures never wait, so one poll finishes the caption.
+#[cfg(feature = "threads")]
+fn on_pool<F: std::future::Future<Output = crate::Result<Caption>>>(make: impl FnOnce() -> F + Send) -> crate::Result<Caption> {
+    use std::task::{Context, Poll, Waker};
+    rayon::scope(|_| {
+        let mut caption = std::pin::pin!(make());
+        match caption.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Err(crate::Error::Backend { backend: "cpu", message: "a CPU caption waited on something".into() }),
+        }
+    })
 }
 
 /// One submit and readback on the GPU (nothing on the CPU).
@@ -397,4 +416,13 @@ fn result_object(c: &Caption, backend: &str) -> JsValue {
     set("timingsMs", timings.into());
     set("backend", backend.into());
     o.into()
+}
+
+/// "cpu (wasm simd128)", with the thread count in the threaded build.
+fn cpu_description() -> String {
+    if cfg!(feature = "threads") {
+        format!("cpu (wasm simd128, {} threads)", rayon::current_num_threads())
+    } else {
+        "cpu (wasm simd128)".to_string()
+    }
 }

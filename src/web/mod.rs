@@ -11,6 +11,9 @@ mod reader;
 
 pub use engine::Engine;
 pub use hash::Sha256;
+/// `initThreadPool(n)` in JS: starts `n` Web Workers for rayon (the threaded build only).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 use wasm_bindgen::prelude::*;
 
@@ -53,6 +56,7 @@ impl WebGpuAdapterInfo {
 
     /// An Apple GPU (Safari on iPhone, iPad and Mac reports vendor "apple"). wgpu's adapter
     /// summary has no PCI vendor id in the browser, so this is how the engine knows.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // only the GPU backend asks
     pub fn is_apple(&self) -> bool {
         self.vendor.eq_ignore_ascii_case("apple")
     }

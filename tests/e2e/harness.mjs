@@ -18,8 +18,8 @@ export function namedArgs(argv = process.argv.slice(2)) {
 }
 
 /** Runs fn({browser, server}) with `dist` served at / and `models` at /models/. */
-export async function withBrowser({ dist, models }, fn) {
-  const server = await start({ dist, models });
+export async function withBrowser({ dist, models, coi = false }, fn) {
+  const server = await start({ dist, models, coi });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-browser-'));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

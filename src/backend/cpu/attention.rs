@@ -13,6 +13,11 @@ use super::fast_math::softmax_in_place;
 /// Queries per task: 577 vision tokens make 10 blocks per head, 120 tasks per layer.
 const QUERY_BLOCK: usize = 64;
 
+/// Multiply-adds a thread should get at least before a split pays. A decoder step's attention is
+/// a few hundred thousand in all; split per head, each hand-over to another thread costs more
+/// than the head (in the browser's threaded build a step took twice as long on two workers).
+const MIN_TASK_WORK: usize = 1 << 20;
+
 #[derive(Clone, Copy)]
 struct SharedOut(*mut f32);
 // SAFETY: tasks write disjoint (rows, head columns) rectangles of the output.
@@ -45,7 +50,8 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], s: &Shape) -> Vec<f32> {
     let mut out = vec![0f32; s.batch * s.sq * s.hd];
     let shared = SharedOut(out.as_mut_ptr());
     let offset = s.sk as isize - s.sq as isize;
-    (0..s.batch * s.heads * blocks).into_par_iter().for_each_init(
+    let task_work = QUERY_BLOCK.min(s.sq) * s.sk * d * 2;
+    (0..s.batch * s.heads * blocks).into_par_iter().with_min_len(MIN_TASK_WORK.div_ceil(task_work.max(1))).for_each_init(
         || vec![0f32; QUERY_BLOCK.min(s.sq) * s.sk],
         |scores, task| {
             let (bh, block) = (task / blocks, task % blocks);
