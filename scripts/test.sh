@@ -69,8 +69,10 @@ system_packages() {
 
 wasm_tools() {
     # The wasm32 target, wasm-bindgen-cli (= Cargo.lock's wasm-bindgen; also the test runner)
-    # and Trunk, each installed only when missing.
+    # and Trunk, each installed only when missing; and the pinned nightly with rust-src that the
+    # threaded CPU build needs (the app's trunk build then builds it; here it must not be skipped).
     web_tools
+    threads_toolchain
 }
 
 python_packages() {
@@ -173,8 +175,8 @@ library_package_for_web_apps() {
 }
 
 app_builds_with_trunk() {
-    trunk build --dist "$WORK/dist"
-    for f in index.html edgecap.js edgecap_bg.wasm worker.js sw.js manifest.webmanifest; do
+    EDGECAP_THREADS=1 trunk build --dist "$WORK/dist"
+    for f in index.html edgecap.js edgecap_bg.wasm worker.js sw.js manifest.webmanifest threads/edgecap.js threads/edgecap_bg.wasm; do
         test -s "$WORK/dist/$f" || { echo "trunk build wrote no $f"; return 1; }
     done
     # The service worker knows this build's files (scripts/precache.sh ran).
@@ -182,7 +184,11 @@ app_builds_with_trunk() {
     # The page carries its Content-Security-Policy (precache.sh also refuses inline scripts/styles;
     # the e2e scenario privacy-no-external-requests checks the policy is in force).
     grep -q '<meta http-equiv="Content-Security-Policy" content="[^"]*connect-src .self.;' "$WORK/dist/index.html"
+    # The threaded build's pool workers start from their own URL, not a blob: the policy forbids.
+    if grep -rq 'createObjectURL' "$WORK/dist/threads/snippets"; then echo "threads/snippets still starts workers from blob: URLs"; return 1; fi
+    grep -q '"threads/edgecap_bg.wasm"' "$WORK/dist/sw.js"
     echo "wasm: $(stat -c %s "$WORK/dist/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/edgecap_bg.wasm" | wc -c) gzipped"
+    echo "threaded wasm: $(stat -c %s "$WORK/dist/threads/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/threads/edgecap_bg.wasm" | wc -c) gzipped"
 }
 
 app_end_to_end_in_chromium_and_webkitgtk() {
@@ -233,7 +239,7 @@ stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm
 stage "wasm in headless Chromium: WebGPU and CPU backends caption like transformers; CPU kernels match their definitions" gpu_backend_in_headless_chromium
 stage "pkg/ builds for other web apps, with TypeScript types" library_package_for_web_apps
 stage "the web app's logic: node:test unit tests (tests/web)" web_app_unit_tests
-stage "the web app builds with trunk" app_builds_with_trunk
+stage "the web app builds with trunk (and its threaded CPU build)" app_builds_with_trunk
 stage "the web app end to end: Chromium (WebGPU and CPU) and WebKitGTK (CPU)" app_end_to_end_in_chromium_and_webkitgtk
 stage "the web app's memory budget with the full-size model (WebGPU load, GPU loss, CPU captions)" web_app_memory_budget
 

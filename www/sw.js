@@ -29,6 +29,29 @@ self.addEventListener('message', (event) => {
   if (event.data && event.data.type === 'skip-waiting') self.skipWaiting();
 });
 
+// Cross-origin isolation for hosts that do not send the headers themselves (`trunk serve` does:
+// Trunk.toml): every same-origin response this worker serves carries COOP/COEP, so from the second
+// visit on (the first page load comes before this worker controls it) the page is isolated and
+// CPU captions run on a pool of threads (worker/threads.js). No reload is forced to get there: a
+// page reloading itself under VoiceOver loses the reader's place, and one that can never be
+// isolated would reload for ever. `require-corp`, not `credentialless`: WebKit isolates only with
+// the former. Worker scripts get the headers too, which Safari has wanted.
+const ISOLATION = [
+  ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ['Cross-Origin-Embedder-Policy', 'require-corp'],
+  ['Cross-Origin-Resource-Policy', 'same-origin'],
+];
+
+function withIsolation(response) {
+  if (!response || response.type !== 'basic' || response.status === 0) return response;
+  if (ISOLATION.every(([name]) => response.headers.has(name))) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of ISOLATION) {
+    if (!headers.has(name)) headers.set(name, value);
+  }
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 function isModelRequest(request, url) {
   // Models are big, resumable and stored by the worker in OPFS: never cached here, and Range
   // requests must reach the server untouched (a cached 200 would break resuming).
@@ -41,7 +64,7 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (isModelRequest(request, url)) return;
-  event.respondWith(DEV ? networkFirst(request) : cacheFirst(request));
+  event.respondWith((DEV ? networkFirst(request) : cacheFirst(request)).then(withIsolation));
 });
 
 async function fromCache(request) {

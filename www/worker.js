@@ -7,6 +7,7 @@
 //   worker/download.js     download with resume, SHA-256 check, a picked file copied in
 //   worker/engine.js       load, caption, delete; what a lost GPU device leads to
 //   worker/diagnostics.js  the diagnostics reply; worker/webgpu.js  the adapter, with a time limit
+//   worker/threads.js      the threaded CPU build, where the page is cross-origin isolated
 //   worker/errors.js, worker/progress.js   the error and progress messages
 import { gpuBufferStats } from './worker/test-hooks.js';
 import init, { wasmMemoryBytes } from './edgecap.js';
@@ -16,6 +17,7 @@ import { status } from './worker/store.js';
 import { abortDownload } from './worker/download.js';
 import { load, caption, deleteModel, loseDevice } from './worker/engine.js';
 import { diagnostics } from './worker/diagnostics.js';
+import { threadedMemoryBytes } from './worker/threads.js';
 
 const wasmReady = init();
 wasmReady.catch(() => {});  // reported by each message that needs the engine, not as unhandled
@@ -62,5 +64,5 @@ async function handle(msg) {
 }
 
 function stats() {
-  return { type: FromWorker.STATS, wasmMemoryBytes: wasmMemoryBytes(), gpuBuffers: gpuBufferStats() };
+  return { type: FromWorker.STATS, wasmMemoryBytes: wasmMemoryBytes() + threadedMemoryBytes(), gpuBuffers: gpuBufferStats() };
 }

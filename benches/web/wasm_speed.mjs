@@ -3,12 +3,13 @@
 // 20 forced tokens, interleaved runs, medians and the ratio. Prints figures; asserts nothing but
 // that both sides made bos + 20 tokens.
 //
-//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--threads N] [--model FILE.gguf] [--image FILE.png] [--no-build]
+//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--threads N] [--model FILE.gguf] [--image FILE.png] [--no-build] [--no-candle]
 //
 // Builds first (incremental; the first time about 8 min for bench/candle-wasm and a few for
 // edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/), `bash bench/candle-wasm/build.sh`
 // (bench/candle-wasm/pkg/) and `bash scripts/build-pkg-threads.sh` (pkg-threads/, the threaded
-// build; installs its pinned nightly once). `--no-build` uses what is there.
+// build; installs its pinned nightly once). `--no-build` uses what is there. `--no-candle` times
+// edgecap's two builds alone (a run in a few seconds instead of minutes: for A/B checks).
 //
 // Sides: edgecap and candle, wasm32 + SIMD128 (the repository's .cargo/config.toml), release, no
 // wasm-opt, one thread; and edgecap's threaded build on `--threads` Web Workers (default: the
@@ -36,6 +37,7 @@ const opt = (name, dflt) => {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 };
 const runs = Number(opt('runs', 5));
+const withCandle = !argv.includes('--no-candle');
 const threads = Number(opt('threads', String(os.cpus().length)));
 const tokens = Number(opt('tokens', 20));
 const model = path.resolve(opt('model', path.join(REPO, 'target/bench-models/blip-base-random-q8_0.gguf')));
@@ -141,7 +143,7 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
     return r;
   };
 
-  const sides = setup.threaded ? ['edgecap', 'candle', 'threaded'] : ['edgecap', 'candle'];
+  const sides = ['edgecap', ...(withCandle ? ['candle'] : []), ...(setup.threaded ? ['threaded'] : [])];
   const label = { edgecap: 'edgecap', candle: 'candle', threaded: `edgecap ${threads} threads` };
   const warm = [];
   for (const name of sides) warm.push(`${label[name]} ${f0(check(name, await side(name)).ms)} ms`);
@@ -161,16 +163,21 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
     const r = all[name];
     return { ms: median(r.map((x) => x.ms)), vision: median(r.map((x) => x.vision)), decode: median(r.map((x) => x.decode)) };
   };
-  const c = med('candle');
+  const c = withCandle ? med('candle') : null;
   const line = (text, m) => `  ${text.padEnd(38)} vision ${f0(m.vision).padStart(6)} ms   per token ${(m.decode / tokens).toFixed(1).padStart(6)} ms   caption ${f0(m.ms).padStart(6)} ms`;
   const ratio = (text, m, target) => `  ${text}: caption ${(c.ms / m.ms).toFixed(2)}x (target >= ${target}x), ` +
     `vision ${(c.vision / m.vision).toFixed(2)}x, per token ${(c.decode / m.decode).toFixed(2)}x`;
   console.log(`\nmedians over ${runs} runs, RGBA ${png.width}x${png.height} frame -> bos + ${tokens} forced tokens, wasm SIMD128:`);
   console.log(line('edgecap (wasm cpu, q8_0, 1 thread):', med('edgecap')));
   if (setup.threaded) console.log(line(`edgecap (wasm cpu, q8_0, ${threads} threads):`, med('threaded')));
-  console.log(line('candle quantized_blip (q8_0, 1 thread):', c));
-  console.log(ratio('edgecap speed-up', med('edgecap'), 8) + ' (vision target >= 2.5x)');
-  if (setup.threaded) console.log(ratio(`edgecap ${threads} threads speed-up`, med('threaded'), 15));
+  if (c) {
+    console.log(line('candle quantized_blip (q8_0, 1 thread):', c));
+    console.log(ratio('edgecap speed-up', med('edgecap'), 8) + ' (vision target >= 2.5x)');
+    if (setup.threaded) console.log(ratio(`edgecap ${threads} threads speed-up`, med('threaded'), 15));
+  } else if (setup.threaded) {
+    const [one, many] = [med('edgecap'), med('threaded')];
+    console.log(`  ${threads} threads against 1: caption ${(one.ms / many.ms).toFixed(2)}x, vision ${(one.vision / many.vision).toFixed(2)}x, per token ${(one.decode / many.decode).toFixed(2)}x`);
+  }
   console.log('  (caption: wall time in JS around one call, frame in, ids out; vision and per token from each engine\'s own clock;');
   console.log('   edgecap\'s vision includes the cross-attention K/V of all decoder layers, which candle recomputes at every token)');
   const last = (name) => JSON.stringify(all[name][runs - 1].ids);

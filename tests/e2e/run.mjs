@@ -24,6 +24,7 @@ import { registerGpuLossScenarios, FULL_MESSAGES, messages, waitMessages } from 
 import { workerStats } from './harness.mjs';
 import { registerCameraScenarios } from './camera.mjs';
 import { registerIphoneScenarios } from './iphone.mjs';
+import { registerThreadsScenarios } from './threads.mjs';
 import { longRun } from './long-run.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -743,6 +744,7 @@ scenario('corrupt-model', async (S) => {
 registerSafetyScenarios({ scenario, withChromium, waitState, captureOnce, snapshot, hooks, fault, requestLog, cliNote, MODEL_URL, DENY_CAMERA });
 registerGpuLossScenarios({ scenario, withChromium, waitState, captureOnce, backendOf, cliNote, MODEL_URL });
 registerCameraScenarios({ scenario, withChromium, waitState, captureOnce, hooks, MODEL_URL });
+registerThreadsScenarios({ scenario, withChromium, waitState, captureOnce, checkAgainstCli, cliNote, MODEL_URL, MODEL_F32_URL });
 registerIphoneScenarios({ scenario, withChromium, waitState, captureOnce, snapshot, hooks, slow: (name) => SLOW_SCENARIOS.add(name), MODEL_URL });
 
 // The short CI variant of tests/e2e/long-run.mjs: 20 automatic-mode captions on the CPU, memory

@@ -203,6 +203,59 @@ async function webkitStatePaths(S) {
   return `WebKitGTK: ${first.join(' → ')}; damaged model: ${err.history.join(' → ')}, code model, only "Use a model file" and delete offered, focus on the heading`;
 }
 
+// Safari's engine on a host that sends COOP/COEP: the page and the model worker are cross-origin
+// isolated. Where the engine can hand a shared wasm memory to a worker, the worker runs the
+// threaded CPU build and its caption has the same token ids as the single-threaded build's on the
+// same picture; where it cannot (Debian's WebKitGTK: no SharedArrayBuffer, "The object can not be
+// cloned"), the threaded start fails, the worker says why and captions on one thread, the same
+// ids. The picture is a fixed gradient posted to the worker directly (the mock camera's moves).
+async function webkitThreads(S) {
+  const { start } = await import('./server.mjs');
+  const server = await start({ dist: S.dist, models: S.fx.modelsDir, coi: true });
+  S.cleanups.add(() => server.close());
+  const drv = await startWebKitDriver({ logFile: path.join(S.artifacts, `${S.current}-webkit.log`) });
+  S.cleanups.add(drv.stop);
+  const s = await Session.create(drv.base, capabilities(['+MockCaptureDevices']));
+  S.cleanups.add(() => s.delete());
+  // Captions a 96x64 gradient through the page's worker; answers {diagnostics, tokenIds, adapter}.
+  const CAPTION = `const done = arguments[arguments.length - 1];
+    const w = window.edgecap.worker;
+    const ask = (msg, type) => new Promise((resolve) => {
+      const on = (e) => { if (e.data && (e.data.type === type || e.data.type === 'error')) { w.removeEventListener('message', on); resolve(e.data); } };
+      w.addEventListener('message', on);
+      w.postMessage(msg);
+    });
+    (async () => {
+      const width = 96, height = 64, px = new Uint8Array(width * height * 4);
+      for (let i = 0; i < width * height; i++) { px[4 * i] = (i * 7) % 256; px[4 * i + 1] = (i * 13) % 256; px[4 * i + 2] = (i * 3) % 256; px[4 * i + 3] = 255; }
+      const c = await ask({ type: 'caption', id: 9001, pixels: px.buffer, width, height }, 'caption');
+      const d = await ask({ type: 'diagnostics' }, 'diagnostics');
+      done({ caption: c, isolatedPage: self.crossOriginIsolated === true, workerIsolated: d.crossOriginIsolated, threads: d.threads, adapter: d.engine && d.engine.adapter });
+    })().catch((e) => done({ error: String(e) }));`;
+  const run = async (base, label) => {
+    await s.goto(`${base}/?model=${S.modelUrl}&backend=cpu`);
+    await s.waitFor(STATE, (v) => v === 'ready' || v === 'error', { timeoutMs: 120000, what: `${label}: state ready` });
+    if ((await s.exec(STATE)) !== 'ready') throw new Error(`${label}: state error: ${JSON.stringify(await s.exec(SNAPSHOT))}`);
+    const r = await s.execAsync(CAPTION);
+    if (r.error || !r.caption || r.caption.type !== 'caption') throw new Error(`${label}: ${JSON.stringify(r).slice(0, 400)}`);
+    return r;
+  };
+  const one = await run(S.server.url, 'no COOP/COEP');
+  if (one.threads.threads !== 0) throw new Error(`no COOP/COEP: threads ${JSON.stringify(one.threads)}`);
+  const many = await run(server.url, 'COOP/COEP');
+  if (!many.isolatedPage || !many.workerIsolated) throw new Error(`COOP/COEP sent, but the page (${many.isolatedPage}) or the worker (${many.workerIsolated}) is not cross-origin isolated`);
+  // Can this engine send a shared wasm memory to another agent at all? (What wasm threads need.)
+  const canShare = await s.exec(`try { new MessageChannel().port1.postMessage(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true })); return true; } catch (e) { return String(e); }`);
+  if (canShare === true && !(many.threads.threads >= 2)) throw new Error(`isolated and shared memories can be sent, but the threaded build did not run: ${JSON.stringify(many.threads)}`);
+  if (canShare !== true && !(many.threads.threads === 0 && /did not start/.test(many.threads.reason))) throw new Error(`shared memories cannot be sent here (${canShare}), yet threads ${JSON.stringify(many.threads)}`);
+  if (JSON.stringify(many.caption.tokenIds) !== JSON.stringify(one.caption.tokenIds)) {
+    throw new Error(`token ids with COOP/COEP (${many.adapter}) ${JSON.stringify(many.caption.tokenIds)} ≠ without ${JSON.stringify(one.caption.tokenIds)}`);
+  }
+  await s.delete();
+  const how = canShare === true ? `${many.adapter}` : `no shared memory to send (${canShare}): the worker said "${many.threads.reason}" and captioned on ${many.adapter}`;
+  return `WebKitGTK with COOP/COEP: page and worker isolated; ${how}; the same ${one.caption.tokenIds.length} token ids as without (${Math.round(one.caption.ms)} ms, ${Math.round(many.caption.ms)} ms)`;
+}
+
 export const webkitScenarios = [
   {
     name: 'webkit-cpu',
@@ -220,6 +273,11 @@ export const webkitScenarios = [
         features: ['+MockCaptureDevices', '+StorageAPI', '+StorageAPIEstimate', '+FileSystem', '+AccessHandle', '+FileSystemWritableStream'],
         label: 'Safari-like storage features',
       }),
+  },
+  {
+    name: 'webkit-cpu-threads',
+    timeoutMs: 240000,
+    fn: webkitThreads,
   },
   {
     name: 'webkit-state-paths',

@@ -34,3 +34,14 @@ test('no WebGPU, a silent worker and no caption yet are said, not left out', () 
   const silent = diagnosticText(diagnosticLines(null, page));
   assert.match(silent, /Engine: the model worker did not answer/);
 });
+
+test('the CPU thread pool: its size, or one thread and why', () => {
+  const base = { webgpu: null, engine: { backend: 'cpu', adapter: 'cpu (wasm simd128, 4 threads)' }, wasmMemoryBytes: 1, crossOriginIsolated: true };
+  const pool = diagnosticText(diagnosticLines({ ...base, threads: { threads: 4, reason: null } }, { ...page, backend: 'cpu' }));
+  assert.match(pool, /^Cross-origin isolated: yes$/m);
+  assert.match(pool, /^CPU threads: 4$/m);
+  const none = diagnosticText(diagnosticLines({ ...base, crossOriginIsolated: false, threads: { threads: 0, reason: 'the page is not cross-origin isolated' } }, { ...page, backend: 'cpu' }));
+  assert.match(none, /^CPU threads: 1 \(the page is not cross-origin isolated\)$/m);
+  // An older worker without the field: no line rather than a wrong one.
+  assert.doesNotMatch(diagnosticText(diagnosticLines(base, page)), /CPU threads/);
+});

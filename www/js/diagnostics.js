@@ -77,6 +77,8 @@ export function diagnosticLines(worker, page) {
   add('Camera', page.camera);
   add('Speech', page.speech);
   add('Cross-origin isolated', worker ? (worker.crossOriginIsolated ? 'yes' : 'no') : 'unknown');
+  const threads = worker && worker.threads;
+  if (threads) add('CPU threads', threads.threads > 0 ? String(threads.threads) : `1 (${threads.reason})`);
   return lines;
 }
 

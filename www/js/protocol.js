@@ -58,9 +58,10 @@
 //         storage: {usage, quota, persisted, opfs}  (null fields where the browser does not say;
 //                 opfs: whether the model store is the origin-private file system, null before
 //                 the first status),
-//         wasmMemoryBytes (null when the engine failed to start),
+//         wasmMemoryBytes (null when the engine failed to start; both builds' where the threaded one runs),
 //         lastCaption: {ms, timingsMs: {preprocess, vision, decode, total}, backend} | null,
-//         crossOriginIsolated, userAgent}
+//         crossOriginIsolated, userAgent,
+//         threads: {threads, reason}   (the CPU pool's size, or 0 and why not: worker/threads.js)}
 //   {type:"test-lose-device"}  (test hook, unqueued) destroys the engine's GPU device as a driver
 //         reset would: a caption running then, or the next one, meets the loss. No answer.
 //

@@ -5,6 +5,7 @@ import { FromWorker } from '../js/protocol.js';
 import { engineDiagnostics } from './engine.js';
 import { openedStore } from './store.js';
 import { adapterDiagnostics } from './webgpu.js';
+import { threadState, threadedMemoryBytes } from './threads.js';
 
 async function storageDiagnostics() {
   const storage = navigator.storage;
@@ -32,8 +33,10 @@ export async function diagnostics(wasmReady) {
     webgpu,
     ...engineDiagnostics(),
     storage,
-    wasmMemoryBytes: started ? wasmMemoryBytes() : null,
+    // Both builds' memories where the threaded one runs too: what the tab holds.
+    wasmMemoryBytes: started ? wasmMemoryBytes() + threadedMemoryBytes() : null,
     crossOriginIsolated: self.crossOriginIsolated === true,
+    threads: threadState(),
     userAgent: navigator.userAgent,
   };
 }

@@ -9,6 +9,8 @@ import { throttled } from './progress.js';
 import { getStore, publicModel } from './store.js';
 import { modelSource } from './download.js';
 import { afterGpuLoad } from './test-hooks.js';
+import { threadedBuild, threadsPlanned } from './threads.js';
+import { adapterName } from './webgpu.js';
 
 let engine = null;
 let reader = null;       // the ModelReader the engine was loaded from (kept for reloads after a loss)
@@ -89,7 +91,8 @@ async function loadByRule(backend, { onAttempt = () => {}, onProgress = () => {}
 
 /** Engine.load, and on WebGPU a round trip to find a device lost while loading. */
 async function loadChecked(backend, onProgress) {
-  const e = await Engine.load(reader, backend, onProgress, gpuOptions);
+  const build = await buildFor(backend);
+  const e = await build.Engine.load(reader, build.backend, onProgress, gpuOptions);
   if (e.backend !== 'webgpu') return e;
   afterGpuLoad(e);
   try {
@@ -99,6 +102,18 @@ async function loadChecked(backend, onProgress) {
     throw err;
   }
   return e;
+}
+
+/**
+ * Which build loads `backend`: CPU loads go to the threaded build where it runs (threads.js), the
+ * rest to the single-threaded one, the only one with WebGPU. "auto" is decided here, as the engine
+ * would decide it (WebGPU when the browser gives an adapter), but only where the choice matters.
+ */
+async function buildFor(backend) {
+  if (backend === 'webgpu' || !threadsPlanned()) return { Engine, backend };
+  if (backend === 'auto' && (await adapterName()) !== null) return { Engine, backend: 'webgpu' };
+  const threaded = await threadedBuild();
+  return threaded ? { Engine: threaded.module.Engine, backend: 'cpu' } : { Engine, backend };
 }
 
 /** What the page shows of the running engine ("ready" and "backend" carry it). */

@@ -2,12 +2,15 @@
 //! SIMD picked at run time, threads through rayon) for f32 products, our int8 panel GEMM for Q8_0
 //! weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128 or portable
 //! loops), candle's quantized matmul for the few-row products of decoder steps, and plain slice
-//! loops where a fused pass beats a chain of candle ops (norms, softmax).
+//! loops where a fused pass beats a chain of candle ops (norms, softmax). In the threaded wasm build
+//! one-row products are split among rayon's workers (`split_gemv`).
 
 mod attention;
 // Public for tests/cpu_kernels.rs, which checks them natively and in wasm.
 pub mod fast_math;
 pub mod q8_gemm;
+#[cfg_attr(not(feature = "threads"), allow(dead_code))] // used by the threaded wasm build; tested natively
+mod split_gemv;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -181,6 +184,16 @@ impl Backend for CpuBackend {
                 let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, &data, rows, bias.as_deref()))?
                     .ok_or_else(|| shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name())))?;
                 from_vec(y, &[m, rows])?
+            }
+            // Decoder steps on the threaded wasm build: candle's one-row product has no threads there.
+            #[cfg(feature = "threads")]
+            (CpuWeight::Q8 { matrix, .. }, None) if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 => {
+                let data = matrix.data().map_err(err)?;
+                let y = from_vec(with_slice(&x2, |x| split_gemv::matmul(x, k, &data, rows))??, &[1, rows])?;
+                match bias {
+                    Some(b) => y.broadcast_add(b).map_err(err)?,
+                    None => y,
+                }
             }
             _ => {
                 let y = match w {
