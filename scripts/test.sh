@@ -106,6 +106,26 @@ gguf_writer_matches_gguf_py() {
     python3 tests/fixtures/tools/check_gguf_py.py "$TARGET_DIR/tmp/edgecap_written.gguf"
 }
 
+q4_gguf_from_gguf_py() {
+    # The fixture's 4-bit blocks and gguf-py's decoding of them are still what the installed gguf
+    # writes and decodes (tests/q4_gguf.rs holds edgecap's reader to them, bit for bit) ...
+    python3 tests/fixtures/tools/q4_blocks.py --check
+    # ... and a Q4_0 model written by gguf-py (tensors only, as other tools write them) loads with
+    # --config/--tokenizer and captions alike on the CPU and the GPU backend (lavapipe).
+    cargo build --release --quiet
+    local bin="$TARGET_DIR/release/edgecap" m=tests/fixtures/models/blip-tiny-random
+    "$bin" convert --from "$m" --to "$WORK/tiny-f32-for-q4.gguf" --dtype f32 --tokenizer tests/fixtures/models/tokenizer.json >/dev/null
+    python3 tests/fixtures/tools/q4_model.py "$WORK/tiny-f32-for-q4.gguf" "$WORK/tiny-q4_0.gguf" q4_0
+    local image cpu gpu n=0
+    for image in tests/fixtures/images/*.png; do
+        cpu=$("$bin" caption --model "$WORK/tiny-q4_0.gguf" --config "$m/config.json" --tokenizer tests/fixtures/models/tokenizer.json --backend cpu --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token_ids"])')
+        gpu=$("$bin" caption --model "$WORK/tiny-q4_0.gguf" --config "$m/config.json" --tokenizer tests/fixtures/models/tokenizer.json --backend gpu --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token_ids"])')
+        [ "$cpu" = "$gpu" ] || { echo "$image: cpu $cpu, gpu $gpu"; return 1; }
+        n=$((n + 1))
+    done
+    echo "tiny Q4_0 model (gguf-py): the same token ids on cpu and gpu for $n images"
+}
+
 bleu_matches_nltk() {
     cargo build --release --quiet
     # The figures tests/eval.rs reads are still what the installed nltk computes ...
@@ -233,6 +253,7 @@ stage "Python packages for the cross-checks (gguf numpy safetensors nltk)" pytho
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
 stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py
+stage "4-bit GGUF (Q4_0, Q4_K) decodes as gguf-py does; a gguf-py Q4_0 model captions alike on cpu and gpu" q4_gguf_from_gguf_py
 stage "BLEU equals nltk's corpus_bleu (committed figures, fresh random corpora)" bleu_matches_nltk
 stage "edgecap eval and study run end to end on the tiny model and the synthetic set" eval_and_study_on_the_tiny_model
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm

@@ -342,9 +342,10 @@ fn wrong_dtypes_are_refused() {
     let f = Files::new("dtypes");
     let raw = RawGguf::micro(TargetDType::Q8_0);
     let weight = "vision_model.encoder.layers.0.mlp.fc1.weight";
-    // Unknown type ids, a ggml type we do not decode (Q4_K), and an integer type (I32).
+    // Unknown type ids, a ggml type we do not decode (Q5_K), one we decode whose size the data
+    // does not fit (Q4_K), and an integer type (I32).
     // The data no longer fits the type's size, or the type is one no BLIP weight has.
-    for (label, ty, mentions) in [("unknown", 77, ""), ("max", u32::MAX, ""), ("q4_k", 12, ""), ("i32", 26, "")] {
+    for (label, ty, mentions) in [("unknown", 77, ""), ("max", u32::MAX, ""), ("q5_k", 13, ""), ("q4_k", 12, ""), ("i32", 26, "")] {
         let mut spoiled = raw.clone();
         spoiled.tensor(weight).ggml_type = ty;
         f.refuses(label, &spoiled.bytes(), mentions);

@@ -854,23 +854,24 @@ fn refuses_bad_tensor_offsets() {
 
 #[test]
 fn lists_tensors_of_other_ggml_types() {
+    // Q5_K (id 13): listed, not decoded (Q4_0 and Q4_K are: tests/q4_gguf.rs).
     let bytes = Raw::new(3, 2, 0)
-        .tensor("q4", &[256, 2], 12, 0)
-        .tensor("f", &[4], 0, 288)
-        .with_data(288 + 16);
+        .tensor("q5", &[256, 2], 13, 0)
+        .tensor("f", &[4], 0, 352)
+        .with_data(352 + 16);
     let file = parse(&bytes).unwrap();
     let [other] = file.other_tensors() else {
         panic!("{:?}", file.other_tensors())
     };
     assert_eq!(
         (other.name.as_str(), other.shape.as_slice()),
-        ("q4", &[2, 256][..])
+        ("q5", &[2, 256][..])
     );
-    assert_eq!((other.ggml_type.name(), other.size), ("Q4_K", 2 * 144));
-    let err = file.tensor("q4").unwrap_err();
+    assert_eq!((other.ggml_type.name(), other.size), ("Q5_K", 2 * 176));
+    let err = file.tensor("q5").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "tensor \"q4\" has ggml type Q4_K, which is not supported"
+        "tensor \"q5\" has ggml type Q5_K, which is not supported"
     );
     let f = file.tensor("f").unwrap().unwrap();
     assert_eq!(file.tensor_data(f).len(), 16);

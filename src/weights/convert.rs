@@ -82,6 +82,8 @@ fn encode(view: &TensorView, dtype: DType, prune: Option<&PrunePlan>, out: &mut 
             q8_0::quantize(&values, &mut q).map_err(|e| io::Error::other(format!("{}: {e}", view.name)))?;
             q
         }
+        // `plan` never picks them: 4-bit files are read, not written, so far.
+        DType::Q4_0 | DType::Q4_K => return Err(io::Error::other(format!("{}: writing {dtype:?} is not supported", view.name))),
     };
     out.write_all(&bytes)
 }

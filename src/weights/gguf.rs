@@ -126,12 +126,14 @@ impl GgmlType {
     pub const F32: Self = ggml(0, "F32", 1, 4);
     pub const F16: Self = ggml(1, "F16", 1, 2);
     pub const Q8_0: Self = ggml(8, "Q8_0", 32, 34);
+    pub const Q4_0: Self = ggml(2, "Q4_0", 32, 2 + 16);
+    pub const Q4_K: Self = ggml(12, "Q4_K", QK_K, 2 + 2 + QK_K / 2 + 12);
     pub const BF16: Self = ggml(30, "BF16", 1, 2);
 
     const KNOWN: [Self; 34] = [
         Self::F32,
         Self::F16,
-        ggml(2, "Q4_0", 32, 2 + 16),
+        Self::Q4_0,
         ggml(3, "Q4_1", 32, 2 + 2 + 16),
         ggml(6, "Q5_0", 32, 2 + 4 + 16),
         ggml(7, "Q5_1", 32, 2 + 2 + 4 + 16),
@@ -139,7 +141,7 @@ impl GgmlType {
         ggml(9, "Q8_1", 32, 4 + 4 + 32),
         ggml(10, "Q2_K", QK_K, 2 + 2 + QK_K / 16 + QK_K / 4),
         ggml(11, "Q3_K", QK_K, 2 + QK_K / 4 + QK_K / 8 + 12),
-        ggml(12, "Q4_K", QK_K, 2 + 2 + QK_K / 2 + 12),
+        Self::Q4_K,
         ggml(13, "Q5_K", QK_K, 2 + 2 + QK_K / 2 + QK_K / 8 + 12),
         ggml(14, "Q6_K", QK_K, 2 + QK_K / 2 + QK_K / 4 + QK_K / 16),
         ggml(15, "Q8_K", QK_K, 4 + QK_K + QK_K / 8),
@@ -194,6 +196,8 @@ impl GgmlType {
             Self::F16 => Some(DType::F16),
             Self::BF16 => Some(DType::BF16),
             Self::Q8_0 => Some(DType::Q8_0),
+            Self::Q4_0 => Some(DType::Q4_0),
+            Self::Q4_K => Some(DType::Q4_K),
             _ => None,
         }
     }
@@ -206,6 +210,8 @@ impl From<DType> for GgmlType {
             DType::F16 => Self::F16,
             DType::BF16 => Self::BF16,
             DType::Q8_0 => Self::Q8_0,
+            DType::Q4_0 => Self::Q4_0,
+            DType::Q4_K => Self::Q4_K,
         }
     }
 }

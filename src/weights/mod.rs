@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod gguf;
 pub mod prune;
+pub mod q4;
 pub mod q8_0;
 
 /// Element types a tensor can arrive in.
@@ -14,6 +15,13 @@ pub enum DType {
     BF16,
     /// ggml's Q8_0: blocks of 32 int8 with one f16 scale (34 bytes), along the last dimension.
     Q8_0,
+    /// ggml's Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes). Read from GGUF and
+    /// decoded to f32 as a tensor is loaded (`q4`).
+    Q4_0,
+    /// ggml's Q4_K: blocks of 256 4-bit values in eight scaled sub-blocks (144 bytes). Read from
+    /// GGUF and decoded to f32 as a tensor is loaded (`q4`).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q4_K,
 }
 
 pub mod reader;
@@ -27,6 +35,8 @@ impl DType {
             DType::F32 => elements.checked_mul(4),
             DType::F16 | DType::BF16 => elements.checked_mul(2),
             DType::Q8_0 => elements.is_multiple_of(q8_0::QK8_0).then(|| elements / q8_0::QK8_0 * q8_0::BLOCK_BYTES),
+            DType::Q4_0 => elements.is_multiple_of(q4::QK4_0).then(|| elements / q4::QK4_0 * q4::Q4_0_BLOCK_BYTES),
+            DType::Q4_K => elements.is_multiple_of(q4::QK_K).then(|| elements / q4::QK_K * q4::Q4_K_BLOCK_BYTES),
         }
     }
 }
@@ -76,6 +86,8 @@ impl TensorView<'_> {
                 }
             }
             DType::Q8_0 => q8_0::dequantize(self.data, &mut out),
+            DType::Q4_0 => q4::dequantize_q4_0(self.data, &mut out),
+            DType::Q4_K => q4::dequantize_q4_k(self.data, &mut out),
         }
         Ok(out)
     }
