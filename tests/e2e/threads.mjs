@@ -2,7 +2,8 @@
 // which passes its helpers). A cross-origin isolated page captions on the CPU with a pool of
 // workers; any other page on one thread; both give the same token ids.
 //   cpu-threads-isolated          a host that sends COOP/COEP (as `trunk serve` does): CPU captions
-//                                 on the threaded build, equal to the CLI (f32 model)
+//                                 on the threaded build, equal to the CLI (f32 model); ?threads=0
+//                                 keeps the same page on one thread
 //   cpu-threads-via-service-worker  a host that sends neither: the first visit captions on one
 //                                 thread; from the next visit on the service worker's headers
 //                                 isolate the page and the same frame gives the same token ids on
@@ -31,7 +32,14 @@ export function registerThreadsScenarios({ scenario, withChromium, waitState, ca
         if (r.backend !== 'cpu') throw new Error(`the worker captioned on ${r.backend}`);
         const { frame } = await checkAgainstCli(S, page, r, 'cpu', [], S.fx.modelF32);
         const { wasmMemoryBytes } = d;
-        return `isolated by the server's headers; ${d.engine.adapter}; caption ${JSON.stringify(r.caption)} = CLI --backend cpu (token ids too) on the ${frame.width}x${frame.height} frame in ${Math.round(r.ms)} ms; wasm memory (both builds) ${(wasmMemoryBytes / 1048576).toFixed(0)} MiB`;
+        // ?threads=0 keeps the same isolated page on one thread, and says so.
+        await page.goto(`${server.url}/?model=${MODEL_F32_URL}&threads=0`);
+        await waitState(page, 'ready', { timeout: 120000 });
+        const off = await ask(page, 'diagnostics');
+        if (off.crossOriginIsolated !== true || off.threads.threads !== 0 || !/turned off/.test(off.threads.reason) || /threads/.test(off.engine.adapter)) {
+          throw new Error(`?threads=0: diagnostics threads ${JSON.stringify(off.threads)}, engine ${JSON.stringify(off.engine)}`);
+        }
+        return `isolated by the server's headers; ${d.engine.adapter}; caption ${JSON.stringify(r.caption)} = CLI --backend cpu (token ids too) on the ${frame.width}x${frame.height} frame in ${Math.round(r.ms)} ms; wasm memory (both builds) ${(wasmMemoryBytes / 1048576).toFixed(0)} MiB; with ?threads=0: ${off.engine.adapter}, "${off.threads.reason}"`;
       });
     } finally {
       await server.close();

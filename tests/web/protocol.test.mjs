@@ -8,6 +8,7 @@ test('the worker URL carries the worker settings of the page, and nothing else',
   assert.equal(workerUrl(new URLSearchParams('model=/m.gguf&backend=cpu')), 'worker.js');
   assert.equal(workerUrl(new URLSearchParams('count-gpu-buffers=1&model=x')), 'worker.js?count-gpu-buffers=1');
   assert.equal(workerUrl(new URLSearchParams('lose-gpu-at-load=2&count-gpu-buffers=1')), 'worker.js?count-gpu-buffers=1&lose-gpu-at-load=2');
+  assert.equal(workerUrl(new URLSearchParams('model=x.gguf&threads=0')), 'worker.js?threads=0');
 });
 
 test('well-formed messages pass; malformed ones are refused with a reason', () => {

@@ -77,7 +77,8 @@
 // Worker settings (query of the worker's URL; test settings the page passes through from its own
 // query, see workerUrl): count-gpu-buffers=1 (above, "stats"); lose-gpu-at-load=N: the first N
 // GPU loads of this worker lose their device right after loading (1: ready on WebGPU after one
-// fresh device; 2: ready on the CPU with a fallback).
+// fresh device; 2: ready on the CPU with a fallback); threads=0: CPU captions stay on the
+// single-threaded build even where the page is cross-origin isolated (worker/threads.js).
 
 /** Messages the page sends. */
 export const ToWorker = Object.freeze({
@@ -123,7 +124,7 @@ export const DIAGNOSTIC_LIMITS = Object.freeze([
 ]);
 
 /** The page's test settings that the worker reads from its own URL. */
-export const WORKER_SETTINGS = Object.freeze(['count-gpu-buffers', 'lose-gpu-at-load']);
+export const WORKER_SETTINGS = Object.freeze(['count-gpu-buffers', 'lose-gpu-at-load', 'threads']);
 
 /** The worker's URL for a page whose query is `pageParams` (URLSearchParams): the worker settings
  *  in it are passed on as given. */

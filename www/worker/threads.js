@@ -4,7 +4,8 @@
 // which a browser may refuse; then CPU captions stay on the single-threaded build, which is always
 // there. WebGPU captions always use the single-threaded build (the threaded one has no WebGPU).
 //
-// Test setting (worker URL, see test-hooks.js): threads=0 keeps CPU captions on one thread.
+// Setting (the page's ?threads=0, passed to the worker's URL by js/protocol.js workerUrl): CPU
+// captions stay on one thread, to compare or as a way out on a device where the pool misbehaves.
 
 const SETTINGS = new URL(self.location.href).searchParams;
 // initThreadPool waits for every pool worker to say it is ready; a browser that starts workers but
