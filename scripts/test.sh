@@ -106,24 +106,62 @@ gguf_writer_matches_gguf_py() {
     python3 tests/fixtures/tools/check_gguf_py.py "$TARGET_DIR/tmp/edgecap_written.gguf"
 }
 
+# ggml's own library (libggml-base.so from npm's @node-llama-cpp/linux-x64, a plain llama.cpp
+# build) for its reference 4-bit quantizers, called through ctypes.
+ggml_library() {
+    local dir="$TARGET_DIR/ggml-ref" lib="$TARGET_DIR/ggml-ref/package/bins/linux-x64/libggml-base.so"
+    if [ ! -f "$lib" ]; then
+        mkdir -p "$dir"
+        (cd "$dir" && npm pack --silent @node-llama-cpp/linux-x64@3.22.1 >/dev/null && tar xzf node-llama-cpp-linux-x64-3.22.1.tgz)
+    fi
+    echo "$lib"
+}
+
 q4_gguf_from_gguf_py() {
     # The fixture's 4-bit blocks and gguf-py's decoding of them are still what the installed gguf
-    # writes and decodes (tests/q4_gguf.rs holds edgecap's reader to them, bit for bit) ...
+    # writes and decodes (tests/q4_gguf.rs holds edgecap's reader to them, bit for bit), and the
+    # quantizer fixture is still what ggml's reference quantizers write (tests/q4_gguf.rs holds
+    # edgecap's quantizers to it) ...
     python3 tests/fixtures/tools/q4_blocks.py --check
-    # ... and a Q4_0 model written by gguf-py (tensors only, as other tools write them) loads with
-    # --config/--tokenizer and captions alike on the CPU and the GPU backend (lavapipe).
+    local lib
+    lib=$(ggml_library)
+    python3 tests/fixtures/tools/ggml_q4_reference.py --lib "$lib" --check
     cargo build --release --quiet
-    local bin="$TARGET_DIR/release/edgecap" m=tests/fixtures/models/blip-tiny-random
-    "$bin" convert --from "$m" --to "$WORK/tiny-f32-for-q4.gguf" --dtype f32 --tokenizer tests/fixtures/models/tokenizer.json >/dev/null
-    python3 tests/fixtures/tools/q4_model.py "$WORK/tiny-f32-for-q4.gguf" "$WORK/tiny-q4_0.gguf" q4_0
-    local image cpu gpu n=0
-    for image in tests/fixtures/images/*.png; do
-        cpu=$("$bin" caption --model "$WORK/tiny-q4_0.gguf" --config "$m/config.json" --tokenizer tests/fixtures/models/tokenizer.json --backend cpu --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token_ids"])')
-        gpu=$("$bin" caption --model "$WORK/tiny-q4_0.gguf" --config "$m/config.json" --tokenizer tests/fixtures/models/tokenizer.json --backend gpu --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token_ids"])')
-        [ "$cpu" = "$gpu" ] || { echo "$image: cpu $cpu, gpu $gpu"; return 1; }
-        n=$((n + 1))
+    local bin="$TARGET_DIR/release/edgecap" tok=tests/fixtures/models/tokenizer.json
+    # ... a model whose matrices all take Q4_K (rows of 256 and 512), converted by edgecap: every
+    # 4-bit tensor is ggml's bytes for the source ...
+    local wide="$WORK/wide-random" m=tests/fixtures/models/blip-tiny-random
+    python3 tests/fixtures/tools/wide_model.py "$wide"
+    local d
+    for d in q4_k q4_0; do
+        "$bin" convert --from "$wide" --to "$WORK/wide-$d.gguf" --dtype "$d" --tokenizer "$tok"
+        python3 tests/fixtures/tools/check_q4_gguf.py --lib "$lib" "$WORK/wide-$d.gguf" "$wide"
     done
-    echo "tiny Q4_0 model (gguf-py): the same token ids on cpu and gpu for $n images"
+    # ... the same written by gguf-py (tensors only, as other tools write them; Q4_K blocks from
+    # ggml's library), and a tiny Q4_0 one, load with --config/--tokenizer; a GGUF goes back to f32 ...
+    "$bin" convert --from "$wide" --to "$WORK/wide-f32.gguf" --dtype f32 --tokenizer "$tok" >/dev/null
+    python3 tests/fixtures/tools/q4_model.py "$WORK/wide-f32.gguf" "$WORK/wide-py-q4_k.gguf" q4_k --lib "$lib"
+    python3 tests/fixtures/tools/q4_model.py "$WORK/wide-f32.gguf" "$WORK/wide-py-q4_0.gguf" q4_0
+    "$bin" convert --from "$m" --to "$WORK/tiny-f32-for-q4.gguf" --dtype f32 --tokenizer "$tok" >/dev/null
+    python3 tests/fixtures/tools/q4_model.py "$WORK/tiny-f32-for-q4.gguf" "$WORK/tiny-py-q4_0.gguf" q4_0
+    "$bin" convert --from "$WORK/wide-q4_k.gguf" --to "$WORK/wide-back-f32.gguf" --dtype f32
+    # candle-transformers' quantized BLIP layout: tensors only, the LM head stored untied.
+    "$bin" convert --from "$wide" --to "$WORK/wide-f32-candle.gguf" --dtype f32 --compat candle --tokenizer "$tok" >/dev/null
+    python3 tests/fixtures/tools/q4_model.py "$WORK/wide-f32-candle.gguf" "$WORK/wide-candle-q4_k.gguf" q4_k --lib "$lib"
+    # ... and each captions alike on the CPU and the GPU backend (lavapipe) for every image (greedy;
+    # tests/gpu.rs takes every fixture case, prompts and beams included, on 4-bit tiny models).
+    local file config image cpu gpu n=0
+    for file in wide-q4_k wide-q4_0 wide-py-q4_k wide-py-q4_0 wide-candle-q4_k tiny-py-q4_0 wide-back-f32; do
+        config="$wide/config.json"
+        [ "$file" = tiny-py-q4_0 ] && config="$m/config.json"
+        for image in tests/fixtures/images/*.png; do
+            cpu=$("$bin" caption --model "$WORK/$file.gguf" --config "$config" --tokenizer "$tok" --backend cpu --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token_ids"])')
+            gpu=$("$bin" caption --model "$WORK/$file.gguf" --config "$config" --tokenizer "$tok" --backend gpu --json "$image" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token_ids"])')
+            [ "$cpu" = "$gpu" ] || { echo "$file $image: cpu $cpu, gpu $gpu"; return 1; }
+            n=$((n + 1))
+        done
+    done
+    echo "4-bit models (edgecap, gguf-py and candle layouts; Q4_K and Q4_0) and one converted back to f32: the same token ids on cpu and gpu in $n captions"
 }
 
 bleu_matches_nltk() {
@@ -156,12 +194,17 @@ PY
     "$bin" eval --references "$refs" --model "$model" --tokenizer "$tok" --images tests/fixtures/images \
         --out "$WORK/preds.jsonl" --json | python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["captioned"] == 0, d; print("resumed: nothing left to caption")'
     "$bin" study --model "$model" --tokenizer "$tok" --references "$refs" --images tests/fixtures/images \
-        --out "$WORK/study" --backend cpu --sizes 32,64,96 --max-tokens 10
-    for f in study.md study.csv bleu_vs_input_size.svg bleu_vs_sparsity.svg size_vs_sparsity.svg latency_vs_sparsity.svg; do
+        --out "$WORK/study" --backend cpu --sizes 32,64,96 --max-tokens 10 --dtypes f32,f16,q8_0,q4_k,q4_0
+    for dtype in f32 f16 q8_0 q4_k q4_0; do
+        grep -q "^dtype,$dtype," "$WORK/study/study.csv" || { echo "study.csv has no $dtype row"; head -3 "$WORK/study/study.csv"; return 1; }
+    done
+    for f in study.md study.csv bleu_vs_input_size.svg bleu_vs_sparsity.svg size_vs_sparsity.svg latency_vs_sparsity.svg \
+        bleu_vs_size_by_dtype.svg latency_vs_size_by_dtype.svg; do
         test -s "$WORK/study/$f" || { echo "study wrote no $f"; return 1; }
     done
     grep -q 'input size (pixels per side)' "$WORK/study/bleu_vs_input_size.svg"
     grep -q 'weights pruned in scope (%)' "$WORK/study/size_vs_sparsity.svg"
+    grep -q 'q4_k' "$WORK/study/bleu_vs_size_by_dtype.svg"
 }
 
 library_builds_for_wasm() {
@@ -253,7 +296,7 @@ stage "Python packages for the cross-checks (gguf numpy safetensors nltk)" pytho
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
 stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py
-stage "4-bit GGUF (Q4_0, Q4_K) decodes as gguf-py does; a gguf-py Q4_0 model captions alike on cpu and gpu" q4_gguf_from_gguf_py
+stage "4-bit GGUF (Q4_0, Q4_K): read as gguf-py, written as ggml; edgecap and gguf-py files caption alike on cpu and gpu" q4_gguf_from_gguf_py
 stage "BLEU equals nltk's corpus_bleu (committed figures, fresh random corpora)" bleu_matches_nltk
 stage "edgecap eval and study run end to end on the tiny model and the synthetic set" eval_and_study_on_the_tiny_model
 stage "the library builds for wasm32-unknown-unknown" library_builds_for_wasm

@@ -233,3 +233,124 @@ fn gelu_matches_libm_erf() {
         .fold(0.0, f64::max);
     assert!(worst < 2e-6, "absolute error {worst}");
 }
+
+/// Rounds half away from zero (candle's `f32::round`) or half to even (our int8 GEMM, ggml's
+/// `nearest_int`).
+fn round_to(v: f32, even: bool) -> f32 {
+    if even {
+        v.round_ties_even()
+    } else {
+        v.round()
+    }
+}
+
+/// The 4-bit block-wise definitions, in f64 over exact integer block sums: Q4_0 against Q8_0
+/// activations (decoder steps: candle's `vec_dot_q4_0_q8_0`, scale stored as f16, ties away from
+/// zero; 16 rows and more: our int8 GEMM, f32 scale, ties to even), Q4_K against Q8_K activations
+/// (256 values a block, `d = max / -127` of the signed largest value, as ggml's
+/// `quantize_row_q8_K` and candle do). Returns each output and the sum of its terms' magnitudes.
+fn q4_reference(x: &[f32], m: usize, k: usize, w: &[u8], n: usize, dtype: edgecap::weights::DType) -> (Vec<f64>, Vec<f64>) {
+    use edgecap::weights::q4::{scale_min, Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES};
+    use edgecap::weights::DType;
+    let gemm = m >= 16;
+    let mut out = vec![0f64; m * n];
+    let mut mag = vec![0f64; m * n];
+    for r in 0..m {
+        let xr = &x[r * k..(r + 1) * k];
+        for c in 0..n {
+            let (mut acc, mut abs) = (0f64, 0f64);
+            if dtype == DType::Q4_0 {
+                let row = &w[c * k / 32 * Q4_0_BLOCK_BYTES..(c + 1) * k / 32 * Q4_0_BLOCK_BYTES];
+                for (b, blk) in row.chunks_exact(Q4_0_BLOCK_BYTES).enumerate() {
+                    let xb = &xr[32 * b..32 * (b + 1)];
+                    let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
+                    let d = amax / 127.0;
+                    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                    let dx = if gemm { d } else { half::f16::from_f32(d).to_f32() };
+                    let dw = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+                    let mut sumi = 0i64;
+                    for j in 0..32 {
+                        let q = i64::from(if j < 16 { blk[2 + j] & 15 } else { blk[2 + j - 16] >> 4 }) - 8;
+                        sumi += q * round_to(xb[j] * id, gemm).clamp(-127.0, 127.0) as i64;
+                    }
+                    let t = f64::from(dw) * f64::from(dx) * sumi as f64;
+                    acc += t;
+                    abs += t.abs();
+                }
+            } else {
+                let row = &w[c * k / 256 * Q4_K_BLOCK_BYTES..(c + 1) * k / 256 * Q4_K_BLOCK_BYTES];
+                for (b, blk) in row.chunks_exact(Q4_K_BLOCK_BYTES).enumerate() {
+                    let xb = &xr[256 * b..256 * (b + 1)];
+                    let (mut amax, mut max) = (0f32, 0f32);
+                    for &v in xb {
+                        if amax < v.abs() {
+                            amax = v.abs();
+                            max = v;
+                        }
+                    }
+                    let (iscale, dx) = if amax == 0.0 { (0.0, 0.0) } else { (-127.0 / max, 1.0 / (-127.0 / max)) };
+                    let qx: Vec<i64> = xb.iter().map(|&v| round_to(iscale * v, false).clamp(-128.0, 127.0) as i64).collect();
+                    let d = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+                    let dmin = half::f16::from_le_bytes([blk[2], blk[3]]).to_f32();
+                    for s in 0..8 {
+                        let (sc, mn) = scale_min(s, &blk[4..16]);
+                        let run = &blk[16 + 32 * (s / 2)..16 + 32 * (s / 2 + 1)];
+                        let (mut sum_qq, mut sum_q8) = (0i64, 0i64);
+                        for l in 0..32 {
+                            let q = i64::from(if s % 2 == 0 { run[l] & 15 } else { run[l] >> 4 });
+                            sum_qq += q * qx[32 * s + l];
+                            sum_q8 += qx[32 * s + l];
+                        }
+                        let t1 = f64::from(d) * f64::from(sc) * f64::from(dx) * sum_qq as f64;
+                        let t2 = f64::from(dmin) * f64::from(mn) * f64::from(dx) * sum_q8 as f64;
+                        acc += t1 - t2;
+                        abs += t1.abs() + t2.abs();
+                    }
+                }
+            }
+            out[r * n + c] = acc;
+            mag[r * n + c] = abs;
+        }
+    }
+    (out, mag)
+}
+
+/// The CPU backend's 4-bit products (candle's kernels for decoder steps and for Q4_K, our int8
+/// GEMM for Q4_0 from 16 rows) against the block-wise definitions.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn q4_linear_matches_the_block_wise_definition() {
+    use edgecap::backend::cpu::CpuBackend;
+    use edgecap::backend::Backend;
+    use edgecap::weights::q4::{quantize_q4_0, quantize_q4_k};
+    use edgecap::weights::{DType, TensorView};
+    let mut rng = StdRng::seed_from_u64(44);
+    for (dtype, m, n, k) in [(DType::Q4_0, 1, 37, 96), (DType::Q4_0, 3, 20, 768), (DType::Q4_0, 20, 33, 256), (DType::Q4_K, 1, 37, 512), (DType::Q4_K, 5, 20, 768), (DType::Q4_K, 20, 9, 256)] {
+        let wv: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0f32..1.0) * 0.05).collect();
+        let mut w = Vec::new();
+        match dtype {
+            DType::Q4_0 => quantize_q4_0(&wv, &mut w).unwrap(),
+            _ => quantize_q4_k(&wv, &mut w).unwrap(),
+        }
+        let x: Vec<f32> = (0..m * k).map(|i| rng.random_range(-1.0f32..1.0) * [0.02, 1.0, 9.0][(i / 32) % 3]).collect();
+        let b = CpuBackend;
+        let shape = [n, k];
+        let weight = b.weight(&TensorView { name: "w", shape: &shape, dtype, data: &w }).unwrap();
+        let xt = b.upload_f32(&x, &[1, m, k]).unwrap();
+        let got = futures_lite_block_on(b.read_f32(&b.linear(&xt, &weight, None).unwrap()));
+        let (want, mag) = q4_reference(&x, m, k, &w, n, dtype);
+        let worst = got.iter().zip(want.iter().zip(&mag)).map(|(&g, (&w, &a))| (f64::from(g) - w).abs() / (a + 1e-30)).fold(0f64, f64::max);
+        say!("{dtype:?} {m}x{n}x{k}: worst |diff| / sum|terms| {worst:.1e}");
+        assert!(worst < 1e-5, "{dtype:?} {m}x{n}x{k}: off the block-wise definition by {worst:.2e} of its terms");
+    }
+}
+
+/// The CPU backend's reads are ready at once; poll the future once.
+fn futures_lite_block_on<T>(f: impl std::future::Future<Output = edgecap::Result<T>>) -> T {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(v) => v.unwrap(),
+        std::task::Poll::Pending => panic!("the CPU backend's read was not ready"),
+    }
+}

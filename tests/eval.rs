@@ -229,15 +229,15 @@ fn study_writes_table_csv_and_labelled_plots() {
     let run = edgecap(argv![
         "study", "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), "--references", fixture("eval/refs.jsonl"),
         "--images", fixture("images"), "--out", &dir, "--backend", "cpu", "--limit", "2", "--max-tokens", "5",
-        "--dtypes", "f32,q8_0", "--base-dtype", "f32", "--sizes", "32,64", "--sparsities", "0.4,0.8",
+        "--dtypes", "f32,q8_0,q4_0", "--base-dtype", "f32", "--sizes", "32,64", "--sparsities", "0.4,0.8",
         "--prune-scopes", "linear,embeddings"
     ])
     .ok();
-    // 2 dtypes + 2 sizes × 2 resize modes + 2 scopes × (0, 0.4, 0.8).
-    let rows = 2 + 4 + 6;
+    // 3 dtypes + 2 sizes × 2 resize modes + 2 scopes × (0, 0.4, 0.8).
+    let rows = 3 + 4 + 6;
     let md = std::fs::read_to_string(dir.join("study.md")).unwrap();
     assert_eq!(run.stdout, md, "the table printed is the table written");
-    assert!(md.contains("no 4-bit format"), "{md}");
+    assert!(md.contains("Storage types: f32, f16, q8_0, q4_k, q4_0"), "{md}");
     let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
     assert_eq!(table.len(), 1 + rows, "{md}");
     assert!(table[0].contains("BLEU-4") && table[0].contains("file MB") && table[0].contains("p50 ms"));
@@ -264,6 +264,8 @@ fn study_writes_table_csv_and_labelled_plots() {
     };
     let (f32_bytes, q8_bytes) = (num(find("dtype", "f32", "-", "0"), "file_bytes"), num(find("dtype", "q8_0", "-", "0"), "file_bytes"));
     assert!(q8_bytes < 0.5 * f32_bytes, "q8_0 {q8_bytes} vs f32 {f32_bytes}");
+    let q4_bytes = num(find("dtype", "q4_0", "-", "0"), "file_bytes");
+    assert!(q4_bytes < q8_bytes, "q4_0 {q4_bytes} vs q8_0 {q8_bytes}");
     // Pruned zeros are stored densely (same file size) but deflate better, more so the more pruned.
     let linear: Vec<&Vec<&str>> = ["0", "0.4", "0.8"].iter().map(|s| find("pruning", "f32", "linear", s)).collect();
     assert!(linear.iter().all(|r| num(r, "file_bytes") == f32_bytes));

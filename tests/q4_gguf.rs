@@ -42,3 +42,41 @@ fn q4_byte_lengths_need_whole_blocks() {
     assert_eq!(DType::Q4_K.byte_len(512), Some(288));
     assert_eq!(DType::Q4_K.byte_len(128), None);
 }
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{DIR}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Our quantizers against ggml's `quantize_row_q4_0_ref` / `quantize_row_q4_K_ref`, run through
+/// ggml's own library by tests/fixtures/tools/ggml_q4_reference.py (`--check` in scripts/test.sh).
+#[test]
+fn q4_quantizers_write_what_ggml_writes() {
+    let x: Vec<f32> = read("q4_quant_input.f32").chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    type Quantizer = fn(&[f32], &mut Vec<u8>) -> Result<(), edgecap::weights::q4::Q4Error>;
+    let cases: [(&str, Quantizer, usize, usize); 2] = [
+        ("q4_quant_ggml.q4_0", edgecap::weights::q4::quantize_q4_0, 32, 18),
+        ("q4_quant_ggml.q4_k", edgecap::weights::q4::quantize_q4_k, 256, 144),
+    ];
+    for (file, quantize, values, bytes) in cases {
+        let want = read(file);
+        let mut got = Vec::new();
+        quantize(&x, &mut got).unwrap();
+        assert_eq!(got.len(), want.len(), "{file}: length");
+        let bad: Vec<usize> = got.chunks_exact(bytes).zip(want.chunks_exact(bytes)).enumerate().filter(|(_, (g, w))| g != w).map(|(i, _)| i).collect();
+        assert!(bad.is_empty(), "{file}: {} of {} blocks differ from ggml's, first block {} (values {}..)", bad.len(), want.len() / bytes, bad[0], bad[0] * values);
+    }
+}
+
+#[test]
+fn q4_quantizers_refuse_partial_blocks_and_non_finite_values() {
+    use edgecap::weights::q4::{quantize_q4_0, quantize_q4_k, Q4Error};
+    let mut out = Vec::new();
+    assert_eq!(quantize_q4_0(&[0.5; 48], &mut out), Err(Q4Error::PartialBlock { len: 48, block: 32 }));
+    assert_eq!(quantize_q4_k(&[0.5; 288], &mut out), Err(Q4Error::PartialBlock { len: 288, block: 256 }));
+    let mut x = vec![1.0f32; 256];
+    x[77] = f32::NAN;
+    assert_eq!(quantize_q4_k(&x, &mut out), Err(Q4Error::NonFinite(77)));
+    x[77] = f32::INFINITY;
+    assert_eq!(quantize_q4_0(&x, &mut out), Err(Q4Error::NonFinite(77)));
+    assert!(out.is_empty(), "nothing is written for refused input");
+}

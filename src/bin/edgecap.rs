@@ -59,6 +59,12 @@ enum ResizeChoice {
 enum DTypeChoice {
     #[value(name = "q8_0")]
     Q8_0,
+    /// ggml's Q4_K (rows that are not whole 256-value blocks: Q4_0).
+    #[value(name = "q4_k")]
+    #[allow(non_camel_case_types)] // ggml's name
+    Q4_K,
+    #[value(name = "q4_0")]
+    Q4_0,
     F16,
     F32,
 }
@@ -125,14 +131,18 @@ enum LimitsChoice {
 
 #[derive(clap::Args)]
 struct ConvertArgs {
-    /// Hugging Face folder: config.json, model.safetensors (and tokenizer.json if present).
+    /// Hugging Face folder (config.json, model.safetensors, and tokenizer.json if present), or a
+    /// GGUF file we read (any tensor type: it is decoded and re-encoded as --dtype).
     #[arg(long)]
     from: PathBuf,
+    /// config.json to embed (default: the folder's, or the one a GGUF source carries).
+    #[arg(long)]
+    config: Option<PathBuf>,
     #[arg(long)]
     to: PathBuf,
     #[arg(long, value_enum, default_value = "q8_0")]
     dtype: DTypeChoice,
-    /// tokenizer.json to embed (default: the one in the folder).
+    /// tokenizer.json to embed (default: the one in the folder, or the one a GGUF source carries).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     #[arg(long, value_enum)]
@@ -157,6 +167,8 @@ fn prune_fraction(s: &str) -> Result<f64, String> {
 fn dtype(d: DTypeChoice) -> TargetDType {
     match d {
         DTypeChoice::Q8_0 => TargetDType::Q8_0,
+        DTypeChoice::Q4_K => TargetDType::Q4_K,
+        DTypeChoice::Q4_0 => TargetDType::Q4_0,
         DTypeChoice::F16 => TargetDType::F16,
         DTypeChoice::F32 => TargetDType::F32,
     }
@@ -337,13 +349,28 @@ fn caption_with<B: Backend>(
 }
 
 fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
-    let config = read_text(&args.from.join("config.json"))?;
-    let tokenizer_path = args.tokenizer.clone().or_else(|| Some(args.from.join("tokenizer.json")).filter(|p| p.exists()));
-    let tokenizer = match &tokenizer_path {
-        Some(p) => Some(read_text(p)?),
-        None => None,
+    let from_gguf = args.from.is_file();
+    let weights = map(&if from_gguf { args.from.clone() } else { args.from.join("model.safetensors") })?;
+    // What a GGUF source carries, as the caption command reads it.
+    let carried = |key: &str| -> Result<Option<String>, Error> {
+        if !from_gguf {
+            return Ok(None);
+        }
+        let file = edgecap::weights::gguf::GgufFile::parse(&weights).map_err(|e| Error::model(format!("{}: {e}", args.from.display())))?;
+        Ok(file.get_str(key).map(str::to_string))
     };
-    let weights = map(&args.from.join("model.safetensors"))?;
+    let config = match (&args.config, from_gguf) {
+        (Some(p), _) => read_text(p)?,
+        (None, false) => read_text(&args.from.join("config.json"))?,
+        (None, true) => carried(edgecap::caption::GGUF_CONFIG_KEY)?.ok_or_else(|| {
+            Error::model(format!("{} carries no BLIP config; give --config config.json", args.from.display()))
+        })?,
+    };
+    let tokenizer = match (&args.tokenizer, from_gguf) {
+        (Some(p), _) => Some(read_text(p)?),
+        (None, false) => Some(args.from.join("tokenizer.json")).filter(|p| p.exists()).map(|p| read_text(&p)).transpose()?,
+        (None, true) => carried(edgecap::caption::GGUF_TOKENIZER_KEY)?,
+    };
     let opts = ConvertOptions { dtype: dtype(args.dtype), compat_candle: matches!(args.compat, Some(Compat::Candle)) };
     let pruning = args.prune.map(|sparsity| Pruning { sparsity, scope: args.prune_scope.into() });
     let tmp = args.to.with_extension("gguf.partial");

@@ -2,7 +2,8 @@
 //! one checkpoint (storage type, input size and resize mode, magnitude pruning) and record each
 //! variant's BLEU, file size and caption latency.
 //!
-//! The engine stores f32, f16 and q8_0 weights; it has no 4-bit format, so the study has none.
+//! Storage types: f32, f16, q8_0, q4_k and q4_0 (q4_k falls back to q4_0 for rows that are not
+//! whole 256-value blocks, as `convert` does).
 //! Pruned zeros are stored densely (the file does not shrink); the deflated size shows what they
 //! save in a compressed download.
 
@@ -13,7 +14,7 @@ use std::path::Path;
 use super::bleu::{Bleu, BleuStats};
 use super::percentile::percentile;
 use super::plot::{line_chart, Chart, Series};
-use plotters::prelude::SeriesLabelPosition::{LowerLeft, LowerRight, UpperRight};
+use plotters::prelude::SeriesLabelPosition::{LowerLeft, LowerRight, UpperLeft, UpperRight};
 use crate::backend::Backend;
 use crate::config::BlipConfig;
 use crate::generate::GenerateOptions;
@@ -68,6 +69,8 @@ pub fn dtype_name(d: TargetDType) -> &'static str {
         TargetDType::F32 => "f32",
         TargetDType::F16 => "f16",
         TargetDType::Q8_0 => "q8_0",
+        TargetDType::Q4_K => "q4_k",
+        TargetDType::Q4_0 => "q4_0",
     }
 }
 
@@ -296,8 +299,8 @@ pub fn markdown(points: &[Point], about: &str) -> String {
     let mut s = String::from("# edgecap study\n\n");
     s.push_str(about);
     s.push_str(
-        "\n\nBLEU is corpus BLEU-n (nltk's `corpus_bleu`, 0–1). Storage types: f32, f16, q8_0 \
-         (the engine has no 4-bit format). Pruned weights are stored as dense zeros, so the file \
+        "\n\nBLEU is corpus BLEU-n (nltk's `corpus_bleu`, 0–1). Storage types: f32, f16, q8_0, \
+         q4_k, q4_0 (q4_k stores rows that are not whole 256-value blocks as q4_0). Pruned weights are stored as dense zeros, so the file \
          size does not change; \"deflated\" is the file after DEFLATE (fastest level). Latency is \
          one caption (preprocess + vision + decode) per image and pass, after one untimed warm-up \
          caption; on a machine busy with other work it measures the contention as much as the model.\n\n",
@@ -329,7 +332,14 @@ pub fn markdown(points: &[Point], about: &str) -> String {
 }
 
 /// The SVG files written by [`write_plots`].
-pub const PLOTS: [&str; 4] = ["bleu_vs_input_size.svg", "bleu_vs_sparsity.svg", "size_vs_sparsity.svg", "latency_vs_sparsity.svg"];
+pub const PLOTS: [&str; 6] = [
+    "bleu_vs_input_size.svg",
+    "bleu_vs_sparsity.svg",
+    "size_vs_sparsity.svg",
+    "latency_vs_sparsity.svg",
+    "bleu_vs_size_by_dtype.svg",
+    "latency_vs_size_by_dtype.svg",
+];
 
 pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
     let by_size = |resize: ResizeMode, n: usize| Series {
@@ -369,6 +379,25 @@ pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
         &dir.join(PLOTS[3]),
         &Chart { title: "Caption latency vs sparsity", x_label: x, y_label: "caption latency, median (ms)", y_min_top: 0.0, legend: LowerRight },
         &by_sparsity("", &|p| p.p50_ms),
+    )?;
+    // One point per storage type, at its file size: what each type costs and keeps.
+    let by_dtype = |f: &dyn Fn(&Point) -> f64| -> Vec<Series> {
+        points
+            .iter()
+            .filter(|p| p.group == Group::DType)
+            .map(|p| Series { label: dtype_name(p.dtype).to_string(), points: vec![(p.file_bytes as f64 / 1e6, f(p))] })
+            .collect()
+    };
+    let x = "model file (MB)";
+    line_chart(
+        &dir.join(PLOTS[4]),
+        &Chart { title: "BLEU-4 vs model size, by storage type", x_label: x, y_label: "corpus BLEU-4 (0-1)", y_min_top: 1.0, legend: UpperLeft },
+        &by_dtype(&|p| p.bleu.bleu4),
+    )?;
+    line_chart(
+        &dir.join(PLOTS[5]),
+        &Chart { title: "Caption latency vs model size, by storage type", x_label: x, y_label: "caption latency, median (ms)", y_min_top: 0.0, legend: UpperLeft },
+        &by_dtype(&|p| p.p50_ms),
     )?;
     Ok(())
 }

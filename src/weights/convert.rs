@@ -1,22 +1,30 @@
-//! Hugging Face safetensors → one self-contained GGUF file (weights, config and tokenizer).
+//! Hugging Face safetensors (or any GGUF file we read) → one self-contained GGUF file (weights,
+//! config and tokenizer).
 //!
-//! Quantization policy: every 2-D weight whose rows are a multiple of 32 becomes Q8_0 (word and
-//! position embeddings included: they are gathered and dequantized per row); the tied LM head is
-//! not stored twice; everything else stays F32 (F16 for tensors of rank ≥ 2 with `--dtype f16`).
+//! Quantization policy: every 2-D weight whose rows are whole blocks becomes the quantized type
+//! (word and position embeddings included: they are gathered and dequantized per row); the tied
+//! LM head is not stored twice; everything else stays F32 (F16 for tensors of rank ≥ 2 with
+//! `--dtype f16`). Q4_K needs rows of 256 values; a weight with rows of another multiple of 32
+//! (only test models have them) becomes Q4_0, so it stays 4-bit, where llama.cpp would pick a
+//! 5-bit type we do not read. A GGUF source is decoded to f32 first, whatever it holds.
 
 use std::io::{self, Write};
 
 use super::gguf::{self, MetaValue, TensorSpec};
 use super::prune::{in_scope, PrunePlan, PruneReport, Pruning};
-use super::safetensors::SafetensorsFile;
-use super::{q8_0, DType, TensorView};
+use super::source::WeightSource;
+use super::{q4, q8_0, DType, TensorView};
 use crate::caption::{GGUF_CONFIG_KEY, GGUF_TOKENIZER_KEY};
 use crate::config::BlipConfig;
-use crate::{Error, Result};
+use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetDType {
     Q8_0,
+    /// ggml's Q4_K (Q4_0 for rows that are not whole 256-value blocks).
+    #[allow(non_camel_case_types)] // ggml's name
+    Q4_K,
+    Q4_0,
     F16,
     F32,
 }
@@ -38,12 +46,15 @@ const LM_HEAD: &str = "text_decoder.cls.predictions.decoder.weight";
 const LM_HEAD_BIAS: &str = "text_decoder.cls.predictions.decoder.bias";
 const WORD_EMBEDDINGS: &str = "text_decoder.bert.embeddings.word_embeddings.weight";
 
-/// llama.cpp's `general.file_type` codes (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q8_0).
+/// llama.cpp's `general.file_type` codes (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q4_0,
+/// MOSTLY_Q8_0, MOSTLY_Q4_K_S: every quantized tensor Q4_K).
 fn file_type(dtype: TargetDType) -> u32 {
     match dtype {
         TargetDType::F32 => 0,
         TargetDType::F16 => 1,
+        TargetDType::Q4_0 => 2,
         TargetDType::Q8_0 => 7,
+        TargetDType::Q4_K => 14,
     }
 }
 
@@ -61,8 +72,11 @@ fn plan(name: &str, shape: &[usize], opts: &ConvertOptions, tied: bool) -> Optio
     if name == LM_HEAD && tied {
         return None;
     }
+    let rows_of = |block: usize| shape.len() == 2 && shape[1].is_multiple_of(block);
     Some(match opts.dtype {
-        TargetDType::Q8_0 if shape.len() == 2 && shape[1].is_multiple_of(q8_0::QK8_0) => DType::Q8_0,
+        TargetDType::Q8_0 if rows_of(q8_0::QK8_0) => DType::Q8_0,
+        TargetDType::Q4_K if rows_of(q4::QK_K) => DType::Q4_K,
+        TargetDType::Q4_K | TargetDType::Q4_0 if rows_of(q4::QK4_0) => DType::Q4_0,
         TargetDType::F16 if shape.len() >= 2 => DType::F16,
         _ => DType::F32,
     })
@@ -82,28 +96,33 @@ fn encode(view: &TensorView, dtype: DType, prune: Option<&PrunePlan>, out: &mut 
             q8_0::quantize(&values, &mut q).map_err(|e| io::Error::other(format!("{}: {e}", view.name)))?;
             q
         }
-        // `plan` never picks them: 4-bit files are read, not written, so far.
-        DType::Q4_0 | DType::Q4_K => return Err(io::Error::other(format!("{}: writing {dtype:?} is not supported", view.name))),
+        DType::Q4_0 | DType::Q4_K => {
+            let mut q = Vec::new();
+            let quantize = if dtype == DType::Q4_0 { q4::quantize_q4_0 } else { q4::quantize_q4_k };
+            quantize(&values, &mut q).map_err(|e| io::Error::other(format!("{}: {e}", view.name)))?;
+            q
+        }
     };
     out.write_all(&bytes)
 }
 
-/// Writes the GGUF file to `out`. `progress(done, total)` is called with source bytes converted.
+/// Writes the GGUF file to `out` from `weights` (a safetensors or a GGUF file's bytes).
+/// `progress(done, total)` is called with source bytes converted.
 pub fn convert_to_gguf<W: Write>(
-    safetensors: &[u8],
+    weights: &[u8],
     config_json: &str,
     tokenizer_json: Option<&str>,
     opts: &ConvertOptions,
     out: &mut W,
     progress: impl FnMut(usize, usize),
 ) -> Result<ConvertReport> {
-    convert_to_gguf_pruned(safetensors, config_json, tokenizer_json, opts, None, out, progress).map(|(r, _)| r)
+    convert_to_gguf_pruned(weights, config_json, tokenizer_json, opts, None, out, progress).map(|(r, _)| r)
 }
 
 /// [`convert_to_gguf`] with magnitude pruning of the tensors `pruning.scope` names (see
 /// [`super::prune`]) before they are stored; pruned zeros are stored densely.
 pub fn convert_to_gguf_pruned<W: Write>(
-    safetensors: &[u8],
+    weights: &[u8],
     config_json: &str,
     tokenizer_json: Option<&str>,
     opts: &ConvertOptions,
@@ -113,35 +132,36 @@ pub fn convert_to_gguf_pruned<W: Write>(
 ) -> Result<(ConvertReport, Option<PruneReport>)> {
     let config = BlipConfig::from_json(config_json)?;
     let tied = config.text_config.tie_word_embeddings;
-    let file = SafetensorsFile::parse(safetensors)?;
+    let file = WeightSource::parse(weights)?;
     let mut sources = Vec::new();
     let mut specs = Vec::new();
     for name in file.names() {
         // Integer buffers (the hub's `position_ids`) are not weights; `get` refuses their dtype.
-        if is_buffer(name) {
+        if is_buffer(&name) {
             continue;
         }
-        let view = file.get(name)?.ok_or_else(|| Error::model(format!("tensor {name} vanished")))?;
-        let Some(dtype) = plan(name, view.shape, opts, tied) else { continue };
-        specs.push(TensorSpec { name: name.to_string(), shape: view.shape.to_vec(), dtype });
-        sources.push(name.to_string());
+        let t = file.require(&name)?;
+        let Some(dtype) = plan(&name, t.shape, opts, tied) else { continue };
+        specs.push(TensorSpec { name: name.clone(), shape: t.shape.to_vec(), dtype });
+        sources.push(name);
     }
     if opts.compat_candle && tied && !sources.iter().any(|n| n == LM_HEAD) {
-        let view = file.require_view(WORD_EMBEDDINGS)?;
-        let dtype = plan(LM_HEAD, view.shape, opts, false).unwrap_or(DType::F32);
-        specs.push(TensorSpec { name: LM_HEAD.to_string(), shape: view.shape.to_vec(), dtype });
+        let t = file.require(WORD_EMBEDDINGS)?;
+        let dtype = plan(LM_HEAD, t.shape, opts, false).unwrap_or(DType::F32);
+        specs.push(TensorSpec { name: LM_HEAD.to_string(), shape: t.shape.to_vec(), dtype });
         sources.push(WORD_EMBEDDINGS.to_string());
     }
     // Ranked over the tensors the file will hold; the explicit LM-head copy is its source again.
     let prune_plan = match pruning {
         Some(p) => {
-            let mut views = Vec::new();
+            let mut tensors = Vec::new();
             for name in &sources {
-                let view = file.require_view(name)?;
-                if in_scope(name, view.shape, p.scope) && !views.iter().any(|v: &TensorView| v.name == name) {
-                    views.push(view);
+                let t = file.require(name)?;
+                if in_scope(name, t.shape, p.scope) && !tensors.iter().any(|v: &super::source::SourceTensor| v.name == name) {
+                    tensors.push(t);
                 }
             }
+            let views: Vec<TensorView> = tensors.iter().map(|t| t.view()).collect();
             Some(PrunePlan::new(&views, p)?)
         }
         None => None,
@@ -151,19 +171,19 @@ pub fn convert_to_gguf_pruned<W: Write>(
         ("general.file_type".to_string(), MetaValue::U32(file_type(opts.dtype))),
         (GGUF_CONFIG_KEY.to_string(), MetaValue::String(config_json.to_string())),
     ];
-    if opts.dtype == TargetDType::Q8_0 {
+    if !matches!(opts.dtype, TargetDType::F32 | TargetDType::F16) {
         metadata.push(("general.quantization_version".to_string(), MetaValue::U32(2)));
     }
     if let Some(t) = tokenizer_json {
         metadata.push((GGUF_TOKENIZER_KEY.to_string(), MetaValue::String(t.to_string())));
     }
-    let total: usize = sources.iter().filter_map(|n| file.get(n).ok().flatten()).map(|v| v.data.len()).sum();
+    let total: usize = sources.iter().filter_map(|n| file.get(n).ok().flatten()).map(|t| t.data.len()).sum();
     let mut done = 0;
     let mut counter = CountingWriter { inner: out, written: 0 };
     gguf::write(&mut counter, &metadata, &specs, |i, w| {
-        let view = file.get(&sources[i]).ok().flatten().ok_or_else(|| io::Error::other("tensor vanished"))?;
-        encode(&view, specs[i].dtype, prune_plan.as_ref(), w)?;
-        done += view.data.len();
+        let t = file.get(&sources[i]).ok().flatten().ok_or_else(|| io::Error::other("tensor vanished"))?;
+        encode(&t.view(), specs[i].dtype, prune_plan.as_ref(), w)?;
+        done += t.data.len();
         progress(done, total);
         Ok(())
     })?;

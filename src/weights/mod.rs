@@ -15,11 +15,11 @@ pub enum DType {
     BF16,
     /// ggml's Q8_0: blocks of 32 int8 with one f16 scale (34 bytes), along the last dimension.
     Q8_0,
-    /// ggml's Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes). Read from GGUF and
-    /// decoded to f32 as a tensor is loaded (`q4`).
+    /// ggml's Q4_0: blocks of 32 4-bit values with one f16 scale (18 bytes) (`q4`). Kept 4-bit by
+    /// both backends.
     Q4_0,
-    /// ggml's Q4_K: blocks of 256 4-bit values in eight scaled sub-blocks (144 bytes). Read from
-    /// GGUF and decoded to f32 as a tensor is loaded (`q4`).
+    /// ggml's Q4_K: blocks of 256 4-bit values in eight scaled sub-blocks (144 bytes) (`q4`).
+    /// Kept 4-bit by both backends.
     #[allow(non_camel_case_types)] // ggml's name
     Q4_K,
 }

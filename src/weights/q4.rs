@@ -1,7 +1,9 @@
-//! ggml's 4-bit block formats, read only: every value decodes exactly as ggml's
-//! `dequantize_row_q4_0` / `dequantize_row_q4_K` and gguf-py's `dequantize` compute it (float32,
-//! multiply then subtract, no fused multiply-add), so a file written by either tool loads to the
-//! same numbers here.
+//! ggml's 4-bit block formats. Every value decodes exactly as ggml's `dequantize_row_q4_0` /
+//! `dequantize_row_q4_K` and gguf-py's `dequantize` compute it (float32, multiply then subtract,
+//! no fused multiply-add), so a file written by either tool loads to the same numbers here; and
+//! the quantizers write the bytes ggml's reference quantizers (`quantize_row_q4_0_ref`,
+//! `quantize_row_q4_K_ref`, what `llama-quantize` uses without an importance matrix) write, so a
+//! file we convert is the file ggml would make (tests/q4_gguf.rs holds both to ggml's own library).
 //!
 //! - **Q4_0**: 32 values in 18 bytes: an f16 scale `d`, then 16 bytes of nibbles; byte `j` holds
 //!   value `j` (low nibble) and value `j + 16` (high nibble); each decodes to `(q - 8) · d`.
@@ -21,6 +23,25 @@ pub const QK_K: usize = 256;
 /// Bytes per Q4_K block.
 pub const Q4_K_BLOCK_BYTES: usize = 2 + 2 + 12 + QK_K / 2;
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Q4Error {
+    #[error("input of {len} values is not a whole number of {block}-value blocks")]
+    PartialBlock { len: usize, block: usize },
+    #[error("input value at index {0} is not finite")]
+    NonFinite(usize),
+}
+
+fn check(src: &[f32], block: usize) -> Result<(), Q4Error> {
+    if !src.len().is_multiple_of(block) {
+        return Err(Q4Error::PartialBlock { len: src.len(), block });
+    }
+    match src.iter().position(|x| !x.is_finite()) {
+        Some(i) => Err(Q4Error::NonFinite(i)),
+        None => Ok(()),
+    }
+}
+
 fn f16_at(b: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
@@ -37,8 +58,179 @@ pub fn dequantize_q4_0(src: &[u8], dst: &mut [f32]) {
     }
 }
 
+/// Appends the Q4_0 encoding of `src` (whole blocks of finite values) to `dst`, byte for byte as
+/// ggml's `quantize_row_q4_0_ref` (and gguf-py's `quantize`): the scale is the value of largest
+/// magnitude over -8, so that value lands exactly on quant 0, and each value is truncated after
+/// adding 8.5 (round half up, then clipped to 15).
+pub fn quantize_q4_0(src: &[f32], dst: &mut Vec<u8>) -> Result<(), Q4Error> {
+    check(src, QK4_0)?;
+    dst.reserve(src.len() / QK4_0 * Q4_0_BLOCK_BYTES);
+    for x in src.chunks_exact(QK4_0) {
+        let (mut amax, mut max) = (0f32, 0f32);
+        for &v in x {
+            if amax < v.abs() {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let d = max / -8.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        dst.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+        // `as i8` truncates toward zero like C's (int8_t) cast; x·id + 8.5 lies in [0, 16.5].
+        let q = |v: f32| ((v * id + 8.5) as i8).min(15) as u8;
+        dst.extend((0..QK4_0 / 2).map(|j| q(x[j]) | (q(x[j + QK4_0 / 2]) << 4)));
+    }
+    Ok(())
+}
+
+/// ggml's `nearest_int`: round half to even by adding 1.5·2²³ and reading the low mantissa bits
+/// (valid for |v| ≤ 2²² − 1, which every caller's values are).
+fn nearest_int(v: f32) -> i32 {
+    let bits = (v + 12_582_912.0).to_bits() as i32;
+    (bits & 0x007f_ffff) - 0x0040_0000
+}
+
+/// ggml's `make_qkx2_quants` for one 32-value sub-block with `nmax` = 15: the scale and min
+/// (returned as `(scale, -min)`) that minimise the weighted squared error over a search of
+/// 21 candidate scales, with `l` the quants of the best. Float operations are in ggml's order.
+fn fit_scale_min(x: &[f32; 32], w: &[f32; 32], l: &mut [u8; 32]) -> (f32, f32) {
+    const NMAX: i32 = 15;
+    const RMIN: f32 = -1.0;
+    const RDELTA: f32 = 0.1;
+    const NSTEP: i32 = 20;
+    let (mut min, mut max) = (x[0], x[0]);
+    let mut sum_w = w[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..32 {
+        if x[i] < min {
+            min = x[i];
+        }
+        if x[i] > max {
+            max = x[i];
+        }
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        l.fill(0);
+        return (0.0, -min);
+    }
+    let mut iscale = NMAX as f32 / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0f32;
+    for i in 0..32 {
+        l[i] = nearest_int(iscale * (x[i] - min)).clamp(0, NMAX) as u8;
+        let diff = scale * f32::from(l[i]) + min - x[i];
+        best_error += w[i] * (diff * diff);
+    }
+    let mut aux = [0u8; 32];
+    for is in 0..=NSTEP {
+        iscale = (RMIN + RDELTA * is as f32 + NMAX as f32) / (max - min);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0f32, 0f32, 0f32);
+        for i in 0..32 {
+            let q = nearest_int(iscale * (x[i] - min)).clamp(0, NMAX);
+            aux[i] = q as u8;
+            let q = q as f32;
+            sum_l += w[i] * q;
+            sum_l2 += w[i] * q * q;
+            sum_xl += w[i] * q * x[i];
+        }
+        let det = sum_w * sum_l2 - sum_l * sum_l;
+        if det > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut error = 0f32;
+            for i in 0..32 {
+                let diff = this_scale * f32::from(aux[i]) + this_min - x[i];
+                error += w[i] * (diff * diff);
+            }
+            if error < best_error {
+                *l = aux;
+                best_error = error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// Appends the Q4_K encoding of `src` (whole 256-value blocks of finite values) to `dst`, byte for
+/// byte as ggml's `quantize_row_q4_K_ref`: each sub-block's scale and min come from the weighted
+/// search of [`fit_scale_min`] (weights `rms + |x|`), are quantized to 6 bits against the block's
+/// largest, and the values are then requantized against the 6-bit scale and min as stored.
+pub fn quantize_q4_k(src: &[f32], dst: &mut Vec<u8>) -> Result<(), Q4Error> {
+    check(src, QK_K)?;
+    dst.reserve(src.len() / QK_K * Q4_K_BLOCK_BYTES);
+    for x in src.chunks_exact(QK_K) {
+        let mut l = [[0u8; 32]; 8];
+        let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
+        let (mut max_scale, mut max_min) = (0f32, 0f32);
+        for j in 0..8 {
+            let sub: &[f32; 32] = x[32 * j..32 * (j + 1)].try_into().expect("32 values");
+            let mut sum_x2 = 0f32;
+            for &v in sub {
+                sum_x2 += v * v;
+            }
+            let av_x = (sum_x2 / 32.0).sqrt();
+            let w: [f32; 32] = std::array::from_fn(|i| av_x + sub[i].abs());
+            (scales[j], mins[j]) = fit_scale_min(sub, &w, &mut l[j]);
+            if scales[j] > max_scale {
+                max_scale = scales[j];
+            }
+            if mins[j] > max_min {
+                max_min = mins[j];
+            }
+        }
+        let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+        let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+        let mut packed = [0u8; 12];
+        for j in 0..8 {
+            // C stores nearest_int into a uint8_t (mod 256) before clipping to 63.
+            let ls = (nearest_int(inv_scale * scales[j]) as u8).min(63);
+            let lm = (nearest_int(inv_min * mins[j]) as u8).min(63);
+            if j < 4 {
+                packed[j] = ls;
+                packed[j + 4] = lm;
+            } else {
+                packed[j + 4] = (ls & 0x0F) | ((lm & 0x0F) << 4);
+                packed[j - 4] |= (ls >> 4) << 6;
+                packed[j] |= (lm >> 4) << 6;
+            }
+        }
+        let d = f16::from_f32(max_scale / 63.0);
+        let dmin = f16::from_f32(max_min / 63.0);
+        for (j, lj) in l.iter_mut().enumerate() {
+            let (sc, m) = scale_min(j, &packed);
+            let step = d.to_f32() * f32::from(sc);
+            // A zero step keeps the search's quants, as ggml does.
+            if step == 0.0 {
+                continue;
+            }
+            let offset = dmin.to_f32() * f32::from(m);
+            for (q, &v) in lj.iter_mut().zip(&x[32 * j..32 * (j + 1)]) {
+                *q = nearest_int((v + offset) / step).clamp(0, 15) as u8;
+            }
+        }
+        dst.extend_from_slice(&d.to_le_bytes());
+        dst.extend_from_slice(&dmin.to_le_bytes());
+        dst.extend_from_slice(&packed);
+        for pair in l.chunks_exact(2) {
+            dst.extend((0..32).map(|i| pair[0][i] | (pair[1][i] << 4)));
+        }
+    }
+    Ok(())
+}
+
 /// Sub-block `j`'s 6-bit scale and min (ggml's `get_scale_min_k4`).
-fn scale_min(j: usize, q: &[u8]) -> (u8, u8) {
+pub fn scale_min(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {

@@ -79,6 +79,21 @@ impl<'a> WeightSource<'a> {
         })
     }
 
+    /// Every tensor's name, sorted; those of ggml types we cannot decode too, so that `get`
+    /// names them in its error rather than a caller missing them.
+    pub fn names(&self) -> Vec<String> {
+        let gguf = |h: &super::gguf::Header| -> Vec<String> {
+            h.tensors.iter().map(|t| t.name.clone()).chain(h.other_tensors.iter().map(|t| t.name.clone())).collect()
+        };
+        let mut names: Vec<String> = match self {
+            WeightSource::Safetensors(f) => f.names().map(str::to_string).collect(),
+            WeightSource::Gguf(f) => gguf(f.header()),
+            WeightSource::Streamed(s) => gguf(s.header()),
+        };
+        names.sort();
+        names
+    }
+
     /// Whether the file has the tensor, without reading it.
     pub fn contains(&self, name: &str) -> Result<bool> {
         match self {

@@ -1,7 +1,8 @@
 //! The op interface on candle-core: f32 tensors in host memory, candle's GEMM (the `gemm` crate,
 //! SIMD picked at run time, threads through rayon) for f32 products, our int8 panel GEMM for Q8_0
-//! weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128 or portable
-//! loops), candle's quantized matmul for the few-row products of decoder steps, and plain slice
+//! (and Q4_0) weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128
+//! or portable loops), candle's quantized matmul (ggml's block dot products, activations
+//! quantized to Q8_0 / Q8_K) for the few-row products of decoder steps and for Q4_K, and plain slice
 //! loops where a fused pass beats a chain of candle ops (norms, softmax). In the threaded wasm build
 //! one-row products are split among rayon's workers (`split_gemv`).
 
@@ -35,18 +36,43 @@ const GEMM_MIN_ROWS: usize = 16;
 
 pub enum CpuWeight {
     F32(Tensor),
-    /// Stays Q8_0 in memory: matmuls run on the quantized blocks, embedding rows are dequantized
-    /// as they are gathered.
-    Q8 { matrix: Arc<QTensor>, matmul: QMatMul, rows: usize, cols: usize },
+    /// Stays quantized in memory (Q8_0, Q4_0 or Q4_K): matmuls run on the blocks, embedding rows
+    /// are dequantized as they are gathered.
+    Quant { matrix: Arc<QTensor>, matmul: QMatMul, dtype: DType, rows: usize, cols: usize },
 }
 
 impl CpuWeight {
     fn rows_cols(&self) -> (usize, usize) {
         match self {
             CpuWeight::F32(t) => (t.dims()[0], t.dims()[1]),
-            CpuWeight::Q8 { rows, cols, .. } => (*rows, *cols),
+            CpuWeight::Quant { rows, cols, .. } => (*rows, *cols),
         }
     }
+}
+
+/// candle's name for a block type we keep quantized.
+fn ggml_dtype(dtype: DType) -> Option<GgmlDType> {
+    match dtype {
+        DType::Q8_0 => Some(GgmlDType::Q8_0),
+        DType::Q4_0 => Some(GgmlDType::Q4_0),
+        DType::Q4_K => Some(GgmlDType::Q4K),
+        _ => None,
+    }
+}
+
+/// Q4_0 blocks as Q8_0 blocks of the same values (`(q - 8) · d` is `q8 · d` with `q8 = q - 8`), so
+/// the int8 panel GEMM serves 4-bit weights exactly; done per call, the copy is transient.
+fn q4_0_as_q8_0(src: &[u8]) -> Vec<u8> {
+    use crate::weights::q4::{Q4_0_BLOCK_BYTES, QK4_0};
+    let mut out = Vec::with_capacity(src.len() / Q4_0_BLOCK_BYTES * crate::weights::q8_0::BLOCK_BYTES);
+    for block in src.chunks_exact(Q4_0_BLOCK_BYTES) {
+        out.extend_from_slice(&block[..2]);
+        let qs = &block[2..];
+        out.extend(qs.iter().map(|&b| ((b & 0x0F) as i8 - 8) as u8));
+        out.extend(qs.iter().map(|&b| ((b >> 4) as i8 - 8) as u8));
+        debug_assert_eq!(out.len() % 34, 0, "{QK4_0} values a block");
+    }
+    out
 }
 
 fn err(e: candle_core::Error) -> Error {
@@ -91,20 +117,18 @@ impl Backend for CpuBackend {
         let &[rows, cols] = t.shape else {
             return Err(Error::model(format!("{} should be 2-D, has shape {:?}", t.name, t.shape)));
         };
-        match t.dtype {
-            DType::Q8_0 => {
-                if t.dtype.byte_len(rows * cols) != Some(t.data.len()) {
-                    return Err(Error::model(format!("{}: Q8_0 data does not match shape {:?}", t.name, t.shape)));
-                }
-                let storage = QStorage::from_data(Cow::Borrowed(t.data), &Device::Cpu, GgmlDType::Q8_0)
-                    .and_then(|s| QTensor::new(s, (rows, cols)))
-                    .map_err(|e| Error::model(format!("{}: {e}", t.name)))?;
-                let matrix = Arc::new(storage);
-                let matmul = QMatMul::from_arc(matrix.clone()).map_err(err)?;
-                Ok(CpuWeight::Q8 { matrix, matmul, rows, cols })
-            }
-            _ => Ok(CpuWeight::F32(self.tensor(t)?)),
+        let Some(ggml) = ggml_dtype(t.dtype) else { return Ok(CpuWeight::F32(self.tensor(t)?)) };
+        // Blocks run along rows: a row must be whole blocks (byte_len alone would accept a
+        // matrix whose blocks straddle rows).
+        if !cols.is_multiple_of(ggml.block_size()) || t.dtype.byte_len(rows * cols) != Some(t.data.len()) {
+            return Err(Error::model(format!("{}: {:?} data does not match shape {:?}", t.name, t.dtype, t.shape)));
         }
+        let storage = QStorage::from_data(Cow::Borrowed(t.data), &Device::Cpu, ggml)
+            .and_then(|s| QTensor::new(s, (rows, cols)))
+            .map_err(|e| Error::model(format!("{}: {e}", t.name)))?;
+        let matrix = Arc::new(storage);
+        let matmul = QMatMul::from_arc(matrix.clone()).map_err(err)?;
+        Ok(CpuWeight::Quant { matrix, matmul, dtype: t.dtype, rows, cols })
     }
 
     fn weight_stacked<'a>(
@@ -114,9 +138,12 @@ impl Backend for CpuBackend {
         cols: usize,
         parts: &mut dyn Iterator<Item = Result<crate::weights::source::SourceTensor<'a>>>,
     ) -> Result<CpuWeight> {
-        // Q8_0 rows stay Q8_0 (blocks never straddle rows); anything else is widened to f32. Only
-        // one form is held: wasm memory never shrinks, so a second copy would stay for good.
-        let (mut q8, mut f32s, mut all_q8, mut stacked) = (Vec::new(), Vec::new(), true, 0);
+        // Quantized rows stay quantized when every part has the same block type (blocks never
+        // straddle rows); anything else is widened to f32. Only one form is held: wasm memory
+        // never shrinks, so a second copy would stay for good.
+        let (mut blocks, mut f32s, mut stacked) = (Vec::new(), Vec::new(), 0);
+        let mut kept: Option<DType> = None;
+        let mut first = true;
         for part in parts {
             let part = part?;
             let v = part.view();
@@ -125,20 +152,23 @@ impl Backend for CpuBackend {
                 return Err(Error::model(format!("{}: {c} columns where {name} stacks {cols}", v.name)));
             }
             stacked += r;
-            if all_q8 && v.dtype == DType::Q8_0 {
+            if first && ggml_dtype(v.dtype).is_some() {
+                kept = Some(v.dtype);
+            }
+            first = false;
+            if kept == Some(v.dtype) {
                 if v.dtype.byte_len(r * c) != Some(v.data.len()) {
-                    return Err(Error::model(format!("{}: Q8_0 data does not match shape {:?}", v.name, v.shape)));
+                    return Err(Error::model(format!("{}: {:?} data does not match shape {:?}", v.name, v.dtype, v.shape)));
                 }
-                q8.extend_from_slice(v.data);
+                blocks.extend_from_slice(v.data);
                 continue;
             }
-            if all_q8 {
-                // The first part that is not Q8_0: what came before is widened too.
-                all_q8 = false;
-                let mut widened = vec![0f32; q8.len() / crate::weights::q8_0::BLOCK_BYTES * crate::weights::q8_0::QK8_0];
-                crate::weights::q8_0::dequantize(&q8, &mut widened);
-                f32s = widened;
-                q8 = Vec::new();
+            if let Some(dtype) = kept.take() {
+                // The first part of another type: what came before is widened too.
+                let before = blocks.len() / dtype.byte_len(cols).unwrap_or(usize::MAX).max(1);
+                let shape = [before, cols];
+                f32s = TensorView { name, shape: &shape, dtype, data: &blocks }.to_f32()?;
+                blocks = Vec::new();
             }
             f32s.extend(v.to_f32()?);
         }
@@ -146,8 +176,8 @@ impl Backend for CpuBackend {
             return Err(Error::model(format!("{name}: parts stack to {stacked} rows, expected {rows}")));
         }
         let shape = [rows, cols];
-        if all_q8 {
-            return self.weight(&TensorView { name, shape: &shape, dtype: DType::Q8_0, data: &q8 });
+        if let Some(dtype) = kept {
+            return self.weight(&TensorView { name, shape: &shape, dtype, data: &blocks });
         }
         Ok(CpuWeight::F32(from_vec(f32s, &shape)?))
     }
@@ -178,8 +208,9 @@ impl Backend for CpuBackend {
         let x2 = x.reshape((m, k)).map_err(err)?;
         let gemm = q8_gemm::selected().filter(|_| m >= GEMM_MIN_ROWS);
         let y = match (w, gemm) {
-            (CpuWeight::Q8 { matrix, .. }, Some(path)) => {
+            (CpuWeight::Quant { matrix, dtype: dtype @ (DType::Q8_0 | DType::Q4_0), .. }, Some(path)) => {
                 let data = matrix.data().map_err(err)?;
+                let data = if *dtype == DType::Q4_0 { Cow::Owned(q4_0_as_q8_0(&data)) } else { data };
                 let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
                 let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, &data, rows, bias.as_deref()))?
                     .ok_or_else(|| shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name())))?;
@@ -187,7 +218,7 @@ impl Backend for CpuBackend {
             }
             // Decoder steps on the threaded wasm build: candle's one-row product has no threads there.
             #[cfg(feature = "threads")]
-            (CpuWeight::Q8 { matrix, .. }, None) if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 => {
+            (CpuWeight::Quant { matrix, dtype: DType::Q8_0, .. }, None) if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 => {
                 let data = matrix.data().map_err(err)?;
                 let y = from_vec(with_slice(&x2, |x| split_gemv::matmul(x, k, &data, rows))??, &[1, rows])?;
                 match bias {
@@ -198,7 +229,7 @@ impl Backend for CpuBackend {
             _ => {
                 let y = match w {
                     CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
-                    CpuWeight::Q8 { matmul, .. } => matmul.forward(&x2).map_err(err)?,
+                    CpuWeight::Quant { matmul, .. } => matmul.forward(&x2).map_err(err)?,
                 };
                 match bias {
                     Some(b) => y.broadcast_add(b).map_err(err)?,
@@ -286,7 +317,7 @@ impl Backend for CpuBackend {
         let flat = ids.flatten_all().map_err(err)?;
         let out = match table {
             CpuWeight::F32(t) => t.index_select(&flat, 0).map_err(err)?,
-            CpuWeight::Q8 { matrix, .. } => matrix.embedding(&flat).map_err(err)?,
+            CpuWeight::Quant { matrix, .. } => matrix.embedding(&flat).map_err(err)?,
         };
         out.reshape((b, s, cols)).map_err(err)
     }

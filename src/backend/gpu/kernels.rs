@@ -43,6 +43,8 @@ macro_rules! kernels {
 kernels! {
     Gemm: "gemm.wgsl", params::Linear;
     Gemv: "gemv.wgsl", params::Linear;
+    GemmQ4: "gemm_q4.wgsl", params::Linear;
+    GemvQ4: "gemv_q4.wgsl", params::Linear;
     Attention: "attention.wgsl", params::Attention;
     AttentionSplit: "attention_split.wgsl", params::Attention;
     AttentionMerge: "attention_merge.wgsl", params::Attention;
@@ -55,6 +57,7 @@ kernels! {
     Im2col: "im2col.wgsl", params::Im2col;
     PatchFinish: "patch_finish.wgsl", params::PatchFinish;
     EmbeddingQ8: "embedding_q8.wgsl", params::Embedding;
+    EmbeddingQ4: "embedding_q4.wgsl", params::Embedding;
     EmbeddingF32: "embedding_f32.wgsl", params::Embedding;
 }
 

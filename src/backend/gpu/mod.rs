@@ -165,12 +165,38 @@ pub enum GpuWeight {
     F32 { buf: Rc<GpuBuffer>, rows: usize, cols: usize },
     /// Q8_0 repacked: int8 values four to a u32 word, and the f16 block scales two to a word.
     Q8 { quants: Rc<GpuBuffer>, scales: Rc<GpuBuffer>, rows: usize, cols: usize },
+    /// Q4_0 or Q4_K repacked (`weights::q4_repack`): 4-bit values eight to a u32 word in order,
+    /// and per 32 values an f32 step and offset (`value = step · q + offset`), which both formats
+    /// reduce to exactly. `q4_0` marks Q4_0 (offset = -8 · step), whose decoder-step products
+    /// quantize their activations to Q8_0 as ggml (and the CPU backend) do.
+    Q4 { quants: Rc<GpuBuffer>, scales: Rc<GpuBuffer>, q4_0: bool, rows: usize, cols: usize },
+}
+
+/// How a linear kernel reads W (its `FMT` override constant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WeightFormat {
+    F32 = 0,
+    Q8 = 1,
+    Q4_0 = 2,
+    Q4 = 3,
+}
+
+impl GpuWeight {
+    fn format(&self) -> (WeightFormat, &Rc<GpuBuffer>, Option<&Rc<GpuBuffer>>) {
+        match self {
+            GpuWeight::F32 { buf, .. } => (WeightFormat::F32, buf, None),
+            GpuWeight::Q8 { quants, scales, .. } => (WeightFormat::Q8, quants, Some(scales)),
+            GpuWeight::Q4 { quants, scales, q4_0, .. } => {
+                (if *q4_0 { WeightFormat::Q4_0 } else { WeightFormat::Q4 }, quants, Some(scales))
+            }
+        }
+    }
 }
 
 impl GpuWeight {
     fn rows_cols(&self) -> (usize, usize) {
         match self {
-            GpuWeight::F32 { rows, cols, .. } | GpuWeight::Q8 { rows, cols, .. } => (*rows, *cols),
+            GpuWeight::F32 { rows, cols, .. } | GpuWeight::Q8 { rows, cols, .. } | GpuWeight::Q4 { rows, cols, .. } => (*rows, *cols),
         }
     }
 }
@@ -469,7 +495,7 @@ impl GpuBackend {
         &self,
         (m, n, k): (usize, usize, usize),
         x: (&Rc<GpuBuffer>, usize, usize),
-        (wq, ws, q8): (&Rc<GpuBuffer>, &Rc<GpuBuffer>, bool),
+        (wq, ws, fmt): (&Rc<GpuBuffer>, &Rc<GpuBuffer>, WeightFormat),
         bias: Option<&Rc<GpuBuffer>>,
         gelu: bool,
         residual: Option<&Rc<GpuBuffer>>,
@@ -487,12 +513,25 @@ impl GpuBackend {
         }
         let p = params::Linear { m: m as u32, n: n as u32, k: k as u32, x_off: x.2 as u32, x_stride: x.1 as u32, flags };
         let buffers = [x.0, wq, ws, bias.unwrap_or(&self.dummy), residual.unwrap_or(&self.dummy), y];
-        let q8 = if q8 { 1.0 } else { 0.0 };
-        if m <= GEMV_MAX_ROWS {
-            self.run::<kernels::Gemv>(p, &[("ROWS", m as f64), ("Q8", q8)], &buffers, groups_1d(n.div_ceil(GEMV_COLS)));
-        } else {
-            let groups = [n.div_ceil(GEMM_TN) as u32, m.div_ceil(GEMM_TM) as u32, 1];
-            self.run::<kernels::Gemm>(p, &[("Q8", q8)], &buffers, groups);
+        let gemv = groups_1d(n.div_ceil(GEMV_COLS));
+        let gemm = [n.div_ceil(GEMM_TN) as u32, m.div_ceil(GEMM_TM) as u32, 1];
+        match fmt {
+            WeightFormat::F32 | WeightFormat::Q8 => {
+                let q8 = if fmt == WeightFormat::Q8 { 1.0 } else { 0.0 };
+                if m <= GEMV_MAX_ROWS {
+                    self.run::<kernels::Gemv>(p, &[("ROWS", m as f64), ("Q8", q8)], &buffers, gemv);
+                } else {
+                    self.run::<kernels::Gemm>(p, &[("Q8", q8)], &buffers, gemm);
+                }
+            }
+            WeightFormat::Q4_0 | WeightFormat::Q4 => {
+                let fmt = fmt as u32 as f64;
+                if m <= GEMV_MAX_ROWS {
+                    self.run::<kernels::GemvQ4>(p, &[("ROWS", m as f64), ("FMT", fmt)], &buffers, gemv);
+                } else {
+                    self.run::<kernels::GemmQ4>(p, &[("FMT", fmt)], &buffers, gemm);
+                }
+            }
         }
     }
 }
@@ -602,10 +641,12 @@ impl Backend for GpuBackend {
         let out = self.tensor_of(shape);
         let bias = bias.map(|b| self.dense(b));
         let residual = residual.map(|r| self.dense(r));
-        let weight = match w {
-            GpuWeight::Q8 { quants, scales, .. } => (quants, scales, true),
-            GpuWeight::F32 { buf, .. } => (buf, &self.dummy, false),
-        };
+        let (fmt, wq, ws) = w.format();
+        if fmt == WeightFormat::Q4 && m <= GEMV_MAX_ROWS && m * (k / 256) > 256 {
+            // gemv_q4.wgsl keeps the Q8_K scales of every row's 256-blocks in 256 workgroup slots.
+            return Err(shape_err(format!("linear: Q4_K rows of {k} values for {m} rows exceed the GEMV's activation scales")));
+        }
+        let weight = (wq, ws.unwrap_or(&self.dummy), fmt);
         self.linear_raw(
             (m, rows, k),
             (&x.buf, x.stride, x.offset),
@@ -738,7 +779,7 @@ impl Backend for GpuBackend {
         let p = params::Im2col { c: c as u32, h: h as u32, w: w as u32, p: patch as u32 };
         self.run::<kernels::Im2col>(p, &[], &[&pixels.buf, &cols], groups_1d((n * width).div_ceil(256)));
         let patches = self.alloc(n * dim);
-        self.linear_raw((n, dim, width), (&cols, width, 0), (&weight.buf, &self.dummy, false), Some(&bias.buf), false, None, &patches);
+        self.linear_raw((n, dim, width), (&cols, width, 0), (&weight.buf, &self.dummy, WeightFormat::F32), Some(&bias.buf), false, None, &patches);
         let out = self.tensor_of(vec![1, n + 1, dim]);
         let p = params::PatchFinish { patches: n as u32, d: dim as u32 };
         self.run::<kernels::PatchFinish>(p, &[], &[&patches, &class.buf, &position.buf, &out.buf], groups_1d(((n + 1) * dim).div_ceil(256)));
@@ -756,6 +797,7 @@ impl Backend for GpuBackend {
         let groups = groups_1d((count * cols).div_ceil(256));
         match table {
             GpuWeight::Q8 { quants, scales, .. } => self.run::<kernels::EmbeddingQ8>(p, &[], &[&ids.buf, quants, scales, &out.buf], groups),
+            GpuWeight::Q4 { quants, scales, .. } => self.run::<kernels::EmbeddingQ4>(p, &[], &[&ids.buf, quants, scales, &out.buf], groups),
             GpuWeight::F32 { buf, .. } => self.run::<kernels::EmbeddingF32>(p, &[], &[&ids.buf, buf, &out.buf], groups),
         }
         Ok(out)

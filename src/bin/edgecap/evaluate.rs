@@ -111,8 +111,9 @@ pub struct StudyArgs {
     out: PathBuf,
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendChoice,
-    /// Storage types compared at the model's input size (the engine has no 4-bit format).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32,f16,q8_0")]
+    /// Storage types compared at the model's input size (q4_k falls back to q4_0 for rows that
+    /// are not whole 256-value blocks, as in `convert`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32,f16,q8_0,q4_k,q4_0")]
     dtypes: Vec<DTypeChoice>,
     /// Storage type of the input-size and pruning sweeps.
     #[arg(long, value_enum, default_value = "q8_0")]

@@ -18,6 +18,37 @@ fn q8_unpack(word: u32) -> vec4<f32> {
     return vec4<f32>(f32((w << 24u) >> 24u), f32((w << 16u) >> 24u), f32((w << 8u) >> 24u), f32(w >> 24u));
 }
 
+// The 4-bit linear kernels' formats (`WeightFormat` in mod.rs): Q4_0 or Q4_K, both repacked as
+// eight values to a word in order with an f32 step and offset per 32 values.
+const FMT_Q4_0: u32 = 2u;
+const FMT_Q4: u32 = 3u;
+
+// Values 0-3 and 4-7 of a word of eight 4-bit values.
+fn q4_lo(word: u32) -> vec4<f32> {
+    return vec4<f32>(f32(word & 15u), f32((word >> 4u) & 15u), f32((word >> 8u) & 15u), f32((word >> 12u) & 15u));
+}
+fn q4_hi(word: u32) -> vec4<f32> { return q4_lo(word >> 16u); }
+
+// f32 → nearest f16 (ties to even) → f32, with integer operations only (pack2x16float leaves
+// the rounding to the implementation). For the non-negative, finite scales of Q8_0 activation
+// blocks, as the CPU stores them (half::f16::from_f32).
+fn f16_round(x: f32) -> f32 {
+    let b = bitcast<u32>(x);
+    if ((b >> 23u) >= 113u) {
+        // Normal f16 (2^-14 and up): keep 10 mantissa bits, rounding half to even.
+        let r = b + 0xFFFu + ((b >> 13u) & 1u);
+        return bitcast<f32>(r & 0xFFFFE000u);
+    }
+    // Subnormal f16: multiples of 2^-24 (the scaling is exact; round() is half to even).
+    return round(x * 16777216.0) * 5.9604645e-8;
+}
+
+// Rounds half away from zero, as Rust's f32::round does.
+fn round_away(v: f32) -> f32 {
+    let t = trunc(v);
+    return select(t, t + sign(v), abs(v - t) >= 0.5);
+}
+
 // Exact-erf GELU, 0.5 · x · (1 + erf(x / √2)). WGSL has no erf: the same rational approximation
 // as the CPU backend (Eigen's, clamped to ±4 where erf is ±1 in f32).
 fn erf_approx(v: f32) -> f32 {
