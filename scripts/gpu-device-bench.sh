@@ -17,7 +17,7 @@ LOCAL=${LOCAL:-0}
 BUDGET=${BUDGET:-480}          # seconds for the whole script
 RUNS=${RUNS:-5}
 mkdir -p "$OUT"
-rm -f "$OUT"/{device-bench.log,nvidia-smi.txt,gpu_speed.txt,gpu_speed_iphone.txt,cli.txt,hf_peer.txt,table.txt}
+rm -f "$OUT"/{device-bench.log,nvidia-smi.txt,gpu_speed.txt,gpu_speed_iphone.txt,cli.txt,cli_q4.txt,hf_peer.txt,table.txt}
 t0=$SECONDS
 exec > >(tee "$OUT/device-bench.log") 2>&1
 
@@ -97,6 +97,23 @@ if [ -x "$BIN/edgecap" ]; then
             "$BIN/edgecap" caption --model $m --config $m/config.json --tokenizer tests/fixtures/models/tokenizer.json \
             --backend gpu --json tests/fixtures/images/synthetic_64x64.png 2>&1 | tee "$OUT/cli.txt"
     fi
+fi
+
+# 4b. 4-bit next to q8_0 (issue 16): the same model converted to q4_k and q4_0, one image four
+# times in one process per dtype; the timings of the last three are the figures (cli_q4.txt).
+if [ -x "$BIN/edgecap" ] && [ -n "$model" ] && [ -f "$model" ]; then
+    img=tests/fixtures/images/synthetic_384x384.png
+    : > "$OUT/cli_q4.txt"
+    for d in q8_0 q4_k q4_0; do
+        part "edgecap caption --backend gpu, $d (4 captions)" 40 bash -c '
+            set -e
+            file=$1
+            if [ "$2" != q8_0 ]; then "$3" convert --from "$1" --to "$4/blip-base-$2.gguf" --dtype "$2" >/dev/null; file="$4/blip-base-$2.gguf"; fi
+            echo "== $2"
+            "$3" caption --model "$file" --backend gpu --json --min-tokens 20 --max-tokens 20 "$5" "$5" "$5" "$5"
+        ' _ "$model" "$d" "$BIN/edgecap" "$OUT" "$img" 2>&1 | tee -a "$OUT/cli_q4.txt"
+        rm -f "$OUT/blip-base-$d.gguf"
+    done
 fi
 
 # 5. One side-by-side table.

@@ -10,7 +10,7 @@
 //! `EDGECAP_Q8_GEMM` does not matter here: each path is called by name.
 
 use edgecap::backend::cpu::fast_math::{exp_in_place, gelu, softmax_in_place};
-use edgecap::backend::cpu::q8_gemm::{matmul, Path};
+use edgecap::backend::cpu::q8_gemm::{matmul, Path, Weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 #[cfg(target_arch = "wasm32")]
@@ -132,7 +132,7 @@ fn every_path_is_exact_on_exactly_representable_inputs() {
             let (x, w, bias) = exact_case(&mut rng, m, k, n, with_bias);
             let (want, mag) = reference(&x, m, k, &w, n, bias.as_deref());
             assert!(mag.iter().all(|&s| s < (2f64).powi(24 - 12)), "test input leaves f32's exact range");
-            let got = matmul(path, &x, m, k, &w, n, bias.as_deref()).expect("shapes fit");
+            let got = matmul(path, &x, m, k, Weights::Q8_0(&w), n, bias.as_deref()).expect("shapes fit");
             for (i, (&g, &e)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(g as f64, e, "{} m{m} k{k} n{n} at row {} col {}", path.name(), i / n, i % n);
             }
@@ -166,7 +166,7 @@ fn every_path_matches_the_definition_and_the_scalar_path_on_model_like_inputs() 
         let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
         let bias = with_bias.then_some(bias.as_slice());
         let (want, mag) = reference(&x, m, k, &wq, n, bias);
-        let scalar = matmul(Path::Scalar, &x, m, k, &wq, n, bias).expect("shapes fit");
+        let scalar = matmul(Path::Scalar, &x, m, k, Weights::Q8_0(&wq), n, bias).expect("shapes fit");
         for (i, ((&g, &e), &s)) in scalar.iter().zip(&want).zip(&mag).enumerate() {
             // The integers are the reference's (same quantization rule, exact int32 sums); what
             // differs is f32 rounding: the scale product, the scaled term, and up to nb + 1
@@ -175,7 +175,7 @@ fn every_path_matches_the_definition_and_the_scalar_path_on_model_like_inputs() 
             assert!((g as f64 - e).abs() <= tol, "m{m} k{k} n{n} at {i}: {g} vs {e} (tolerance {tol})");
         }
         for &path in &paths {
-            let got = matmul(path, &x, m, k, &wq, n, bias).expect("shapes fit");
+            let got = matmul(path, &x, m, k, Weights::Q8_0(&wq), n, bias).expect("shapes fit");
             let same = got.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{} differs from the scalar path on m{m} k{k} n{n}", path.name());
         }
@@ -315,8 +315,8 @@ fn q4_reference(x: &[f32], m: usize, k: usize, w: &[u8], n: usize, dtype: edgeca
     (out, mag)
 }
 
-/// The CPU backend's 4-bit products (candle's kernels for decoder steps and for Q4_K, our int8
-/// GEMM for Q4_0 from 16 rows) against the block-wise definitions.
+/// The CPU backend's 4-bit products (candle's kernels for decoder steps, our int8 GEMM from 16
+/// rows) against the block-wise definitions.
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 fn q4_linear_matches_the_block_wise_definition() {
@@ -342,6 +342,44 @@ fn q4_linear_matches_the_block_wise_definition() {
         let worst = got.iter().zip(want.iter().zip(&mag)).map(|(&g, (&w, &a))| (f64::from(g) - w).abs() / (a + 1e-30)).fold(0f64, f64::max);
         say!("{dtype:?} {m}x{n}x{k}: worst |diff| / sum|terms| {worst:.1e}");
         assert!(worst < 1e-5, "{dtype:?} {m}x{n}x{k}: off the block-wise definition by {worst:.2e} of its terms");
+    }
+}
+
+/// The int8 GEMM on 4-bit weights, every path this machine runs: 16 rows and more (the GEMM's side
+/// of [`q4_reference`]), Q4_K wide enough to cross the GEMM's chunks of blocks, a bias; equal to
+/// the scalar path to the bit and to the block-wise definition within f32 rounding.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn every_path_takes_4_bit_weights_as_their_definition() {
+    use edgecap::weights::q4::{quantize_q4_0, quantize_q4_k};
+    use edgecap::weights::DType;
+    let mut rng = StdRng::seed_from_u64(45);
+    let paths = paths_here();
+    for (dtype, m, n, k) in [(DType::Q4_0, 17, 35, 96), (DType::Q4_0, 21, 19, 1120), (DType::Q4_K, 16, 9, 256), (DType::Q4_K, 23, 33, 768), (DType::Q4_K, 19, 17, 2560)] {
+        let wv: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0f32..1.0) * 0.05 + 0.01).collect();
+        let mut w = Vec::new();
+        match dtype {
+            DType::Q4_0 => quantize_q4_0(&wv, &mut w).unwrap(),
+            _ => quantize_q4_k(&wv, &mut w).unwrap(),
+        }
+        let weights = if dtype == DType::Q4_0 { Weights::Q4_0(&w) } else { Weights::Q4K(&w) };
+        let mut x: Vec<f32> = (0..m * k).map(|i| rng.random_range(-1.0f32..1.0) * [0.02, 1.0, 9.0][(i / 32) % 3]).collect();
+        x[..256.min(k)].iter_mut().for_each(|v| *v = 0.0); // an all-zero activation block (scale 0)
+        let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let (want, mag) = q4_reference(&x, m, k, &w, n, dtype);
+        let scalar = matmul(Path::Scalar, &x, m, k, weights, n, Some(&bias)).expect("shapes fit");
+        let worst = scalar
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| (f64::from(g) - want[i] - f64::from(bias[i % n])).abs() / (mag[i] + f64::from(bias[i % n].abs()) + 1e-30))
+            .fold(0f64, f64::max);
+        say!("gemm {dtype:?} {m}x{n}x{k}: worst |diff| / sum|terms| {worst:.1e}");
+        assert!(worst < 1e-5, "{dtype:?} {m}x{n}x{k}: off the block-wise definition by {worst:.2e} of its terms");
+        for &path in &paths {
+            let got = matmul(path, &x, m, k, weights, n, Some(&bias)).expect("shapes fit");
+            let same = got.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{} differs from the scalar path on {dtype:?} {m}x{n}x{k}", path.name());
+        }
     }
 }
 

@@ -41,6 +41,8 @@ const withCandle = !argv.includes('--no-candle');
 const threads = Number(opt('threads', String(os.cpus().length)));
 const tokens = Number(opt('tokens', 20));
 const model = path.resolve(opt('model', path.join(REPO, 'target/bench-models/blip-base-random-q8_0.gguf')));
+// The weights' type for the table, from the file name as cpu_speed and `edgecap convert` name them.
+const dtype = (path.basename(model).match(/q8_0|q4_k|q4_0|f16|f32/i) || ['gguf'])[0].toLowerCase();
 const imageFile = path.resolve(opt('image', path.join(REPO, 'tests/fixtures/images/synthetic_384x384.png')));
 if (!(runs >= 1) || !(tokens >= 1)) throw new Error('--runs and --tokens must be at least 1');
 if (!fs.existsSync(model)) {
@@ -168,10 +170,10 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
   const ratio = (text, m, target) => `  ${text}: caption ${(c.ms / m.ms).toFixed(2)}x (target >= ${target}x), ` +
     `vision ${(c.vision / m.vision).toFixed(2)}x, per token ${(c.decode / m.decode).toFixed(2)}x`;
   console.log(`\nmedians over ${runs} runs, RGBA ${png.width}x${png.height} frame -> bos + ${tokens} forced tokens, wasm SIMD128:`);
-  console.log(line('edgecap (wasm cpu, q8_0, 1 thread):', med('edgecap')));
-  if (setup.threaded) console.log(line(`edgecap (wasm cpu, q8_0, ${threads} threads):`, med('threaded')));
+  console.log(line(`edgecap (wasm cpu, ${dtype}, 1 thread):`, med('edgecap')));
+  if (setup.threaded) console.log(line(`edgecap (wasm cpu, ${dtype}, ${threads} threads):`, med('threaded')));
   if (c) {
-    console.log(line('candle quantized_blip (q8_0, 1 thread):', c));
+    console.log(line(`candle quantized_blip (${dtype}, 1 thread):`, c));
     console.log(ratio('edgecap speed-up', med('edgecap'), 8) + ' (vision target >= 2.5x)');
     if (setup.threaded) console.log(ratio(`edgecap ${threads} threads speed-up`, med('threaded'), 15));
   } else if (setup.threaded) {

@@ -27,9 +27,9 @@ use crate::{Error, Result};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuBackend;
 
-/// From this many activation rows on, Q8_0 products go through our panel GEMM (the vision pass);
-/// below it (decoder steps, beams, short prompts) the weights are used too few times to repay a
-/// repack, and candle's dot products read the Q8_0 blocks directly. (A few-row SIMD128 loop of ours
+/// From this many activation rows on, quantized products (Q8_0, Q4_0, Q4_K) go through our panel
+/// GEMM (the vision pass); below it (decoder steps, beams, short prompts) the weights are used too
+/// few times to repay a repack, and candle's dot products read the blocks directly. (A few-row SIMD128 loop of ours
 /// that kept the GEMM's exact block sums was tried: 25 ms per decoder step in wasm against
 /// candle's 20.5, so candle keeps these.)
 const GEMM_MIN_ROWS: usize = 16;
@@ -58,21 +58,6 @@ fn ggml_dtype(dtype: DType) -> Option<GgmlDType> {
         DType::Q4_K => Some(GgmlDType::Q4K),
         _ => None,
     }
-}
-
-/// Q4_0 blocks as Q8_0 blocks of the same values (`(q - 8) · d` is `q8 · d` with `q8 = q - 8`), so
-/// the int8 panel GEMM serves 4-bit weights exactly; done per call, the copy is transient.
-fn q4_0_as_q8_0(src: &[u8]) -> Vec<u8> {
-    use crate::weights::q4::{Q4_0_BLOCK_BYTES, QK4_0};
-    let mut out = Vec::with_capacity(src.len() / Q4_0_BLOCK_BYTES * crate::weights::q8_0::BLOCK_BYTES);
-    for block in src.chunks_exact(Q4_0_BLOCK_BYTES) {
-        out.extend_from_slice(&block[..2]);
-        let qs = &block[2..];
-        out.extend(qs.iter().map(|&b| ((b & 0x0F) as i8 - 8) as u8));
-        out.extend(qs.iter().map(|&b| ((b >> 4) as i8 - 8) as u8));
-        debug_assert_eq!(out.len() % 34, 0, "{QK4_0} values a block");
-    }
-    out
 }
 
 fn err(e: candle_core::Error) -> Error {
@@ -208,11 +193,16 @@ impl Backend for CpuBackend {
         let x2 = x.reshape((m, k)).map_err(err)?;
         let gemm = q8_gemm::selected().filter(|_| m >= GEMM_MIN_ROWS);
         let y = match (w, gemm) {
-            (CpuWeight::Quant { matrix, dtype: dtype @ (DType::Q8_0 | DType::Q4_0), .. }, Some(path)) => {
+            (CpuWeight::Quant { matrix, dtype, .. }, Some(path)) => {
                 let data = matrix.data().map_err(err)?;
-                let data = if *dtype == DType::Q4_0 { Cow::Owned(q4_0_as_q8_0(&data)) } else { data };
+                let weights = match dtype {
+                    DType::Q8_0 => q8_gemm::Weights::Q8_0(&data),
+                    DType::Q4_0 => q8_gemm::Weights::Q4_0(&data),
+                    DType::Q4_K => q8_gemm::Weights::Q4K(&data),
+                    other => return Err(shape_err(format!("linear: no int8 GEMM for {other:?} weights"))),
+                };
                 let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
-                let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, &data, rows, bias.as_deref()))?
+                let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, weights, rows, bias.as_deref()))?
                     .ok_or_else(|| shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name())))?;
                 from_vec(y, &[m, rows])?
             }

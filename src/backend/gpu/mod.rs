@@ -167,8 +167,9 @@ pub enum GpuWeight {
     Q8 { quants: Rc<GpuBuffer>, scales: Rc<GpuBuffer>, rows: usize, cols: usize },
     /// Q4_0 or Q4_K repacked (`weights::q4_repack`): 4-bit values eight to a u32 word in order,
     /// and per 32 values an f32 step and offset (`value = step · q + offset`), which both formats
-    /// reduce to exactly. `q4_0` marks Q4_0 (offset = -8 · step), whose decoder-step products
-    /// quantize their activations to Q8_0 as ggml (and the CPU backend) do.
+    /// reduce to exactly. The kernels quantize the activations as the CPU backend does against the
+    /// same weights (Q8_0 blocks for Q4_0, Q8_K for Q4_K; see gemv_q4.wgsl and gemm_q4.wgsl), so
+    /// both multiply the same integers. `q4_0` marks Q4_0 (offset = -8 · step).
     Q4 { quants: Rc<GpuBuffer>, scales: Rc<GpuBuffer>, q4_0: bool, rows: usize, cols: usize },
 }
 
@@ -191,9 +192,7 @@ impl GpuWeight {
             }
         }
     }
-}
 
-impl GpuWeight {
     fn rows_cols(&self) -> (usize, usize) {
         match self {
             GpuWeight::F32 { rows, cols, .. } | GpuWeight::Q8 { rows, cols, .. } | GpuWeight::Q4 { rows, cols, .. } => (*rows, *cols),

@@ -1,5 +1,6 @@
-//! Activations quantized per block of 32, as ggml quantizes the other side of a Q8_0 dot product.
-//! One portable routine for every path, so every path multiplies the very same integers.
+//! Activations quantized as ggml quantizes the other side of a dot product: per block of 32 against
+//! Q8_0 and Q4_0 weights, per block of 256 (Q8_K) against Q4_K. One portable routine for every
+//! path, so every path multiplies the very same integers.
 
 use rayon::prelude::*;
 
@@ -15,6 +16,18 @@ pub(super) enum Form {
     Wide,
 }
 
+/// How values become integers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scheme {
+    /// Q8_0: per 32, `d = max|x| / 127`, ties to even (see [`quantize_block`]).
+    Q8_0,
+    /// Q8_K, as candle's `BlockQ8K::from_float` (what its Q4_K dot product and the GPU's Q4_K
+    /// kernels quantize with, so all three multiply the same integers): per 256, `iscale = -127 /
+    /// x` of the value of largest magnitude, `q = round(iscale · x)` with ties away from zero,
+    /// `d = 1 / iscale`. Each 32-block carries its 256-block's `d` and its own sum.
+    Q8K,
+}
+
 pub(super) struct Activations {
     /// `[m, k]` int8, filled for [`Form::Bytes`].
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -23,24 +36,29 @@ pub(super) struct Activations {
     pub wide: Vec<i16>,
     /// `[m, k / 32]` block scales.
     pub d: Vec<f32>,
-    /// `[m, k / 32]` sums of each block's int8 values, filled for [`Form::Bytes`].
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    /// `[m, k / 32]` sums of each block's int8 values, filled for [`Form::Bytes`] and [`Scheme::Q8K`].
     pub sums: Vec<i32>,
     pub k: usize,
 }
 
 impl Activations {
-    pub fn quantize(x: &[f32], m: usize, k: usize, form: Form) -> Activations {
+    /// `x` is `[m, k]`; with [`Scheme::Q8K`], k must be whole blocks of 256.
+    pub fn quantize(x: &[f32], m: usize, k: usize, form: Form, scheme: Scheme) -> Activations {
         let nb = k / QK;
         let (bytes, wide) = (form == Form::Bytes, form == Form::Wide);
         let mut acts = Activations {
             q: vec![0; if bytes { m * k } else { 0 }],
             wide: vec![0; if wide { m * k } else { 0 }],
             d: vec![0.0; m * nb],
-            sums: vec![0; if bytes { m * nb } else { 0 }],
+            sums: vec![0; if bytes || scheme == Scheme::Q8K { m * nb } else { 0 }],
             k,
         };
         let (q, w, s) = (&mut acts.q, &mut acts.wide, &mut acts.sums);
+        if scheme == Scheme::Q8K {
+            let out = if bytes { Out::Bytes(q) } else { Out::Wide(w) };
+            quantize_q8k(x, k, out, &mut acts.d, s);
+            return acts;
+        }
         let rows = x.par_chunks(k).zip(acts.d.par_chunks_mut(nb));
         match form {
             Form::Bytes => rows.zip(q.par_chunks_mut(k)).zip(s.par_chunks_mut(nb)).for_each(|(((x, d), q), s)| {
@@ -66,6 +84,84 @@ impl Activations {
             }),
         }
         acts
+    }
+}
+
+enum Out<'a> {
+    Bytes(&'a mut [i8]),
+    Wide(&'a mut [i16]),
+}
+
+/// The integer types a path reads; values are already inside -128..=127.
+trait Narrow: Copy + Send {
+    fn narrow(v: i32) -> Self;
+}
+
+impl Narrow for i8 {
+    fn narrow(v: i32) -> Self {
+        v as i8
+    }
+}
+
+impl Narrow for i16 {
+    fn narrow(v: i32) -> Self {
+        v as i16
+    }
+}
+
+/// [`Scheme::Q8K`] over whole rows.
+fn quantize_q8k(x: &[f32], k: usize, out: Out, d: &mut [f32], sums: &mut [i32]) {
+    let nb = k / QK;
+    let rows = x.par_chunks(k).zip(d.par_chunks_mut(nb)).zip(sums.par_chunks_mut(nb));
+    match out {
+        Out::Bytes(q) => rows.zip(q.par_chunks_mut(k)).for_each(|(((x, d), s), q)| q8k_row(x, d, s, q)),
+        Out::Wide(w) => rows.zip(w.par_chunks_mut(k)).for_each(|(((x, d), s), w)| q8k_row(x, d, s, w)),
+    }
+}
+
+fn q8k_row<T: Narrow>(x: &[f32], d: &mut [f32], sums: &mut [i32], out: &mut [T]) {
+    const QK_K: usize = crate::weights::q4::QK_K;
+    let per = QK_K / QK;
+    let chunks = x.chunks_exact(QK_K).zip(out.chunks_exact_mut(QK_K));
+    for ((x, out), (d, sums)) in chunks.zip(d.chunks_exact_mut(per).zip(sums.chunks_exact_mut(per))) {
+        let (mut amax, mut max) = (0f32, 0f32);
+        for &v in x {
+            if amax < v.abs() {
+                amax = v.abs();
+                max = v;
+            }
+        }
+        let iscale = if amax == 0.0 { 0.0 } else { -127.0 / max };
+        d.fill(if amax == 0.0 { 0.0 } else { 1.0 / iscale });
+        for ((x, out), sum) in x.chunks_exact(QK).zip(out.chunks_exact_mut(QK)).zip(sums.iter_mut()) {
+            let mut s = 0;
+            for (&v, out) in x.iter().zip(out) {
+                let q = round_away(iscale * v).clamp(-128, 127);
+                s += q;
+                *out = T::narrow(q);
+            }
+            *sum = s;
+        }
+    }
+}
+
+/// `f32::round` (ties away from zero, as candle's `nearest_int`) then `as i32`, for every input:
+/// ties to even by [`round_small`] (no libm call: `round` and `trunc` are calls on baseline x86_64
+/// and `round` in wasm), moved away from zero at exact halves. Far values (never met: |v| ≤ 127
+/// here unless a scale is not finite) take the standard library's way.
+fn round_away(v: f32) -> i32 {
+    if v.abs() < 4_194_304.0 {
+        let even = round_small(v);
+        let diff = v - even as f32; // exact: both lie within 2^22 and at most a half apart
+        if diff == 0.5 && v > 0.0 {
+            even + 1
+        } else if diff == -0.5 && v < 0.0 {
+            even - 1
+        } else {
+            even
+        }
+    } else {
+        v.round() as i32
     }
 }
 
@@ -134,6 +230,18 @@ mod simd128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_away_from_zero_like_the_standard_library() {
+        for i in -300_000..300_000 {
+            let v = i as f32 / 1024.0;
+            assert_eq!(round_away(v), v.round() as i32, "{v}");
+        }
+        let edges = [0.5f32, 1.5, 2.5, 3.5, -0.5, -2.5, -3.5, 0.49999997, -0.49999997, 126.5, -127.5, 4194303.5, 4194304.5, 8388607.5, 1e9, -1e-30, 0.0, -0.0];
+        for v in edges.into_iter().chain([f32::INFINITY, f32::NEG_INFINITY, f32::NAN]) {
+            assert_eq!(round_away(v), v.round() as i32, "{v}");
+        }
+    }
 
     #[test]
     fn rounds_to_nearest_even_like_the_standard_library() {

@@ -1,4 +1,4 @@
-//! Q8_0 weights × f32 activations for many rows at once (the vision pass: 577 tokens per layer;
+//! Q8_0 (and 4-bit, seen as int8 blocks: [`Weights`]) weights × f32 activations for many rows at once (the vision pass: 577 tokens per layer;
 //! the image's cross-attention keys and values), one structure on every target with an inner loop
 //! per instruction set.
 //!
@@ -29,6 +29,7 @@ mod simd128;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
+mod weights;
 #[cfg(test)]
 mod tests;
 
@@ -36,8 +37,9 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use activations::Activations;
+use activations::{Activations, Form, Scheme};
 use panel::Panel;
+pub use weights::Weights;
 
 /// Bytes of one Q8_0 block: an f16 scale and 32 int8 values.
 const BLOCK_BYTES: usize = 34;
@@ -143,51 +145,82 @@ pub fn selected() -> Option<Path> {
     })
 }
 
-/// `x · Wᵀ (+ bias)` on `path`: `x` is `[m, k]` f32, `w` is `n` rows of `k / 32` Q8_0 blocks, the
-/// result is `[m, n]`. Returns `None` when the path cannot run here or the shapes do not fit, so
-/// the caller can take another way.
-pub fn matmul(path: Path, x: &[f32], m: usize, k: usize, w: &[u8], n: usize, bias: Option<&[f32]>) -> Option<Vec<f32>> {
-    let nb = k / QK;
-    if !path.runs_here() || !k.is_multiple_of(QK) || k == 0 || x.len() != m * k || w.len() != n * nb * BLOCK_BYTES
-        || bias.is_some_and(|b| b.len() != n)
-    {
+/// `x · Wᵀ (+ bias)` on `path`: `x` is `[m, k]` f32, `w` is `n` rows of `k` values, the result is
+/// `[m, n]`. Q4_K's activations are quantized per 256 as its dot products want; the others' per 32.
+/// Returns `None` when the path cannot run here or the shapes do not fit, so the caller can take
+/// another way.
+pub fn matmul(path: Path, x: &[f32], m: usize, k: usize, w: Weights, n: usize, bias: Option<&[f32]>) -> Option<Vec<f32>> {
+    if !path.runs_here() || !w.fits(n, k) || x.len() != m * k || bias.is_some_and(|b| b.len() != n) {
         return None;
     }
-    let shape = Shape { m, k, n, w, bias };
-    Some(match path {
+    let offsets = w.offsets(n, k / QK);
+    let scheme = if offsets.is_some() { Scheme::Q8K } else { Scheme::Q8_0 };
+    // With offsets the bias waits until they are in: the same order of additions on every path.
+    let shape = Shape { m, k, n, w, bias: bias.filter(|_| offsets.is_none()) };
+    let mut out = match path {
         Path::Scalar => {
-            let acts = Activations::quantize(x, m, k, activations::Form::Wide);
+            let acts = Activations::quantize(x, m, k, Form::Wide, scheme);
             // SAFETY: the scalar tile needs no target feature.
-            unsafe { drive::<panel::Pairs<{ scalar::NR }>, { scalar::NR }, { scalar::MR }>(&acts, &shape, scalar::tile) }
+            let out = unsafe { drive::<panel::Pairs<{ scalar::NR }>, { scalar::NR }, { scalar::MR }>(&acts, &shape, scalar::tile) };
+            (out, acts)
         }
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => {
-            let acts = Activations::quantize(x, m, k, activations::Form::Wide);
+            let acts = Activations::quantize(x, m, k, Form::Wide, scheme);
             // SAFETY: `runs_here` checked AVX2 above.
-            unsafe { drive::<panel::Pairs<{ avx2::NR }>, { avx2::NR }, { avx2::MR }>(&acts, &shape, avx2::tile) }
+            let out = unsafe { drive::<panel::Pairs<{ avx2::NR }>, { avx2::NR }, { avx2::MR }>(&acts, &shape, avx2::tile) };
+            (out, acts)
         }
         #[cfg(target_arch = "x86_64")]
         Path::Vnni => {
-            let acts = Activations::quantize(x, m, k, activations::Form::Bytes);
+            let acts = Activations::quantize(x, m, k, Form::Bytes, scheme);
             // SAFETY: `runs_here` checked AVX-512 F/BW/VNNI above.
-            unsafe { drive::<panel::Quads, { vnni::NR }, { vnni::MR }>(&acts, &shape, vnni::tile) }
+            let out = unsafe { drive::<panel::Quads, { vnni::NR }, { vnni::MR }>(&acts, &shape, vnni::tile) };
+            (out, acts)
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Path::Simd128 => {
-            let acts = Activations::quantize(x, m, k, activations::Form::Wide);
+            let acts = Activations::quantize(x, m, k, Form::Wide, scheme);
             // SAFETY: this module is compiled only with SIMD128 enabled.
-            unsafe { drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(&acts, &shape, simd128::tile) }
+            let out = unsafe { drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(&acts, &shape, simd128::tile) };
+            (out, acts)
         }
         #[allow(unreachable_patterns)] // paths compiled out on this target; `runs_here` refused them
         _ => return None,
-    })
+    };
+    if let Some(offsets) = offsets {
+        subtract_offsets(&mut out.0, &out.1, &offsets, n, bias);
+    }
+    Some(out.0)
+}
+
+/// Q4_K's offsets: each output less `Σ_blocks offset · d_activation · Σ activation integers`
+/// (ggml's `dmin · Σ min · bsum`), then plus the bias. A rank-(k / 32) update, so `[nb][n]` rows of
+/// offsets are streamed against each output row: lanes run across outputs, not along a sum.
+fn subtract_offsets(out: &mut [f32], acts: &Activations, offsets: &[f32], n: usize, bias: Option<&[f32]>) {
+    let nb = acts.k / QK;
+    out.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for b in 0..nb {
+            let a = acts.d[i * nb + b] * acts.sums[i * nb + b] as f32;
+            if a != 0.0 {
+                for (y, &o) in row.iter_mut().zip(&offsets[b * n..(b + 1) * n]) {
+                    *y -= o * a;
+                }
+            }
+        }
+        if let Some(bias) = bias {
+            for (y, &b) in row.iter_mut().zip(bias) {
+                *y += b;
+            }
+        }
+    });
 }
 
 struct Shape<'a> {
     m: usize,
     k: usize,
     n: usize,
-    w: &'a [u8],
+    w: Weights<'a>,
     bias: Option<&'a [f32]>,
 }
 
@@ -211,7 +244,7 @@ unsafe fn drive<P: Panel, const NR: usize, const MR: usize>(acts: &Activations, 
         |panel, p| {
             let col0 = p * NR;
             let cols = NR.min(s.n - col0);
-            panel.pack(s.w, col0, cols, nb);
+            panel.pack(&s.w, col0, cols, nb);
             let chunk_blocks = (CHUNK_BYTES / P::BLOCK_BYTES).max(1);
             for chunk in (0..nb).step_by(chunk_blocks) {
                 let blocks = chunk..nb.min(chunk + chunk_blocks);

@@ -1,21 +1,19 @@
-//! A panel of consecutive weight rows (output features) repacked from Q8_0 blocks into the order a
+//! A panel of consecutive weight rows (output features) repacked from blocks of 32 int8 values and
+//! a scale (any of [`Weights`]' formats, decoded here) into the order a
 //! path's inner loop streams: for each step of k, the values of every row of the panel side by
 //! side, so one load feeds all of the panel's columns. Scales are `[block][column]` f32. Columns past
 //! the end of the matrix are zero weights with zero scales, so they add nothing and are never
 //! stored.
 
-use super::{BLOCK_BYTES, QK};
+use super::weights::Weights;
+use super::QK;
 
 pub(super) trait Panel: Send {
     /// Bytes one block of k takes in the panel (all its columns).
     const BLOCK_BYTES: usize;
     fn new(nb: usize) -> Self;
-    /// Rows `first .. first + cols` of `w` (`nb` blocks each) into this panel.
-    fn pack(&mut self, w: &[u8], first: usize, cols: usize, nb: usize);
-}
-
-fn scale(block: &[u8]) -> f32 {
-    half::f16::from_le_bytes([block[0], block[1]]).to_f32()
+    /// Rows `first .. first + cols` of `w` (`nb` blocks of 32 each) into this panel.
+    fn pack(&mut self, w: &Weights, first: usize, cols: usize, nb: usize);
 }
 
 /// For AVX2, SIMD128 and the scalar loop: per pair of k (16 per block), `NR` columns × 2 int16, so
@@ -32,25 +30,24 @@ impl<const NR: usize> Panel for Pairs<NR> {
         Pairs { weights: vec![0; nb * QK * NR], scales: vec![0.0; nb * NR] }
     }
 
-    fn pack(&mut self, w: &[u8], first: usize, cols: usize, nb: usize) {
+    fn pack(&mut self, w: &Weights, first: usize, cols: usize, nb: usize) {
         // Per block, column by column: each weight row is read once in order and written into
         // the block's 16 pairs × NR × 2 slab, which stays in L1. (Element by element through
         // `Option`s this loop was an eighth of a vision pass in wasm.)
-        let row_bytes = nb * BLOCK_BYTES;
         if cols < NR {
             // The panel is reused across calls: columns past the matrix must be zero again.
             self.weights.fill(0);
             self.scales.fill(0.0);
         }
+        let mut q = [0i8; QK];
         for c in 0..cols {
-            let row = &w[(first + c) * row_bytes..(first + c + 1) * row_bytes];
-            for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-                self.scales[b * NR + c] = scale(block);
+            for b in 0..nb {
+                self.scales[b * NR + c] = w.block(first + c, b, nb, &mut q);
                 let slab = &mut self.weights[b * QK * NR..(b + 1) * QK * NR];
-                for (p, pair) in block[2..].chunks_exact(2).enumerate() {
+                for (p, pair) in q.chunks_exact(2).enumerate() {
                     let at = (p * NR + c) * 2;
-                    slab[at] = pair[0] as i8 as i16;
-                    slab[at + 1] = pair[1] as i8 as i16;
+                    slab[at] = pair[0] as i16;
+                    slab[at + 1] = pair[1] as i16;
                 }
             }
         }
@@ -77,17 +74,20 @@ impl Panel for Quads {
         Quads { weights: vec![0; nb * QK * QUAD_NR], scales: vec![0.0; nb * QUAD_NR] }
     }
 
-    fn pack(&mut self, w: &[u8], first: usize, cols: usize, nb: usize) {
-        let row_bytes = nb * BLOCK_BYTES;
+    fn pack(&mut self, w: &Weights, first: usize, cols: usize, nb: usize) {
+        let mut q = [0i8; QK];
         for c in 0..QUAD_NR {
-            let row = (c < cols).then(|| &w[(first + c) * row_bytes..(first + c + 1) * row_bytes]);
             for b in 0..nb {
-                let block = row.map(|r| &r[b * BLOCK_BYTES..(b + 1) * BLOCK_BYTES]);
-                self.scales[b * QUAD_NR + c] = block.map_or(0.0, scale);
-                for q in 0..QK / 4 {
-                    let at = (b * QK / 4 + q) * QUAD_NR * 4 + c * 4;
-                    let quad = block.map_or([0; 4], |blk| [blk[2 + 4 * q], blk[3 + 4 * q], blk[4 + 4 * q], blk[5 + 4 * q]]);
-                    self.weights[at..at + 4].copy_from_slice(&quad.map(|v| v ^ 0x80));
+                // Columns past the matrix: zero weights (0x80 once offset) with a zero scale.
+                self.scales[b * QUAD_NR + c] = if c < cols { w.block(first + c, b, nb, &mut q) } else { 0.0 };
+                if c >= cols {
+                    q = [0; QK];
+                }
+                for (i, quad) in q.chunks_exact(4).enumerate() {
+                    let at = (b * QK / 4 + i) * QUAD_NR * 4 + c * 4;
+                    for (dst, &v) in self.weights[at..at + 4].iter_mut().zip(quad) {
+                        *dst = v as u8 ^ 0x80;
+                    }
                 }
             }
         }

@@ -7,9 +7,13 @@ use super::*;
 #[test]
 fn refuses_shapes_it_cannot_take() {
     for path in Path::ALL {
-        assert!(matmul(path, &[0.0; 20], 1, 20, &[0; 34], 1, None).is_none());
-        assert!(matmul(path, &[0.0; 32], 1, 32, &[0; 33], 1, None).is_none());
-        assert!(matmul(path, &[0.0; 32], 1, 32, &[0; 34], 1, Some(&[0.0; 2])).is_none());
+        assert!(matmul(path, &[0.0; 20], 1, 20, Weights::Q8_0(&[0; 34]), 1, None).is_none());
+        assert!(matmul(path, &[0.0; 32], 1, 32, Weights::Q8_0(&[0; 33]), 1, None).is_none());
+        assert!(matmul(path, &[0.0; 32], 1, 32, Weights::Q8_0(&[0; 34]), 1, Some(&[0.0; 2])).is_none());
+        assert!(matmul(path, &[0.0; 32], 1, 32, Weights::Q4_0(&[0; 34]), 1, None).is_none());
+        // Q4_K rows are whole 256-value blocks.
+        assert!(matmul(path, &[0.0; 128], 1, 128, Weights::Q4K(&[0; 72]), 1, None).is_none());
+        assert!(matmul(path, &[0.0; 256], 1, 256, Weights::Q4K(&[0; 145]), 1, None).is_none());
     }
 }
 
