@@ -278,7 +278,7 @@ gpu_backend_in_headless_chromium() {
     # wasm-bindgen-test drives Chromium through chromedriver; webdriver.json (repository root)
     # gives the flags that turn WebGPU on headless (SwiftShader).
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=$(command -v chromedriver) \
-        WASM_BINDGEN_TEST_TIMEOUT=900 \
+        WASM_BINDGEN_TEST_TIMEOUT=1500 \
         cargo test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu --test cpu_kernels
 }
 

@@ -71,6 +71,28 @@ async fn captions_the_fixture_like_transformers(gpu: GpuBackend) -> Captioner<Gp
     cap
 }
 
+/// 4-bit weights on a browser's WebGPU: the tiny model converted to Q4_0 here, in wasm, and its
+/// greedy caption of the fixture image on WebGPU against the wasm CPU backend's on the same file
+/// (the 4-bit kernels quantize activations as the CPU does, so the ids must agree; natively
+/// tests/gpu.rs takes every fixture case). One case: SwiftShader takes about a minute a caption.
+#[wasm_bindgen_test]
+async fn a_four_bit_model_captions_alike_on_webgpu_and_the_wasm_cpu() {
+    use edgecap::weights::convert::{convert_to_gguf, ConvertOptions, TargetDType};
+    let tokenizer = std::str::from_utf8(TOKENIZER).unwrap();
+    let mut gguf = Vec::new();
+    let opts = ConvertOptions { dtype: TargetDType::Q4_0, compat_candle: false };
+    convert_to_gguf(MODEL, CONFIG, Some(tokenizer), &opts, &mut gguf, |_, _| {}).expect("converts to Q4_0");
+    let image = decode_image(IMAGE).unwrap();
+    let greedy = common::mode_options("greedy");
+    let cpu = Captioner::load(CpuBackend, &gguf, None, None).expect("the 4-bit model loads on the CPU");
+    let want = cpu.caption(&image, &greedy).await.expect("captions on the CPU");
+    let gpu = GpuBackend::new().await.expect("the browser gives a WebGPU adapter");
+    let gpu = Captioner::load(gpu, &gguf, None, None).expect("the 4-bit model loads on WebGPU");
+    let got = gpu.caption(&image, &greedy).await.expect("captions on WebGPU");
+    assert_eq!(got.token_ids, want.token_ids, "q4_0 greedy: WebGPU against the wasm CPU backend");
+    web_sys_log(&format!("q4_0 on WebGPU: the wasm CPU backend's {} ids", want.token_ids.len()));
+}
+
 /// The CPU backend as the browser runs it (wasm SIMD, candle's portable kernels: none of the
 /// native AVX-512 ones) against Hugging Face on every case of the tiny model. Every greedy and
 /// prompt case here has a top-2 margin of at least 4e-3, far above f32 rounding.
