@@ -1,18 +1,20 @@
-//! Q8_0 (and 4-bit, seen as int8 blocks: [`Weights`]) weights × f32 activations for many rows at once (the vision pass: 577 tokens per layer;
-//! the image's cross-attention keys and values), one structure on every target with an inner loop
-//! per instruction set.
+//! Quantized weights (Q8_0, and Q4_0 / Q4_K seen as int8 blocks: [`Weights`]) × f32 activations
+//! for many rows at once (the vision pass: 577 tokens per layer; the image's cross-attention keys
+//! and values), one structure on every target with an inner loop per instruction set.
 //!
 //! candle's quantized matmul is a dot product per (row, column) pair: every weight block is read
 //! again for each activation row and each block pair pays its own scale conversion. Here a panel
 //! of weight rows is repacked once per call, in a small per-thread scratch, into the order its
 //! inner loop streams, and multiplied against every activation row while a chunk of it sits in L1.
-//! The repack is per call, so the model is still stored once, in its file's Q8_0 blocks, which the
+//! The repack is per call, so the model is still stored once, in its file's blocks, which the
 //! decoder's single-token steps keep using through candle.
 //!
 //! Numerics follow ggml's Q8_0 × Q8_0 dot product: activations are quantized per block of 32
 //! (d = max|x| / 127, q = round(x / d)), products are exact in int32 within a block, and each
 //! block's sum is scaled by d_weight · d_activation. Two differences, both toward accuracy: the
-//! activation scale stays f32 (ggml rounds it to f16), and rounding is to nearest even.
+//! activation scale stays f32 (ggml rounds it to f16), and rounding is to nearest even. Against
+//! Q4_K the activations are quantized as ggml's Q8_K (per 256, ties away from zero) and the
+//! weights' offsets are applied after the integer sums, as `vec_dot_q4_K_q8_K` does.
 //!
 //! Every path performs the same f32 operations in the same order (per block:
 //! `acc + f32(dot) · (d_weight · d_activation)`, blocks in order, bias added last, no fused
