@@ -5,8 +5,8 @@
 //!
 //!     cargo bench --bench cpu_speed            # RUNS=5 for more runs
 //!
-//! The candle side is `bench/candle-peer` (a separate crate so the tests never build
-//! candle-transformers); it is built on first use. The HF side is `bench/hf-peer/hf_peer.py`,
+//! The candle side is `benches/peers/candle-peer` (a separate crate so the tests never build
+//! candle-transformers); it is built on first use. The HF side is `benches/peers/hf-peer/hf_peer.py`,
 //! run by `target/hf-venv/bin/python` (or `EDGECAP_HF_PYTHON`) when that has torch and
 //! transformers; otherwise it is skipped. It is started once, before the timed runs, and times
 //! one run per request, so its start-up and model build are not timed.
@@ -44,13 +44,13 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn candle_peer(root: &Path) -> Option<PathBuf> {
-    let manifest = root.join("bench/candle-peer/Cargo.toml");
+    let manifest = root.join("benches/peers/candle-peer/Cargo.toml");
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "--quiet", "--manifest-path"])
         .arg(&manifest)
         .status()
         .ok()?;
-    let bin = root.join("bench/candle-peer/target/release/candle-peer");
+    let bin = root.join("benches/peers/candle-peer/target/release/candle-peer");
     (status.success() && bin.exists()).then_some(bin)
 }
 
@@ -75,7 +75,12 @@ fn parse_peer_line(who: &str, line: &str) -> Option<PeerRun> {
 }
 
 fn run_candle(bin: &Path, model: &Path) -> Option<PeerRun> {
-    let out = Command::new(bin).arg("--model").arg(model).args(["--runs", "1", "--tokens", &TOKENS.to_string()]).output().ok()?;
+    let out = Command::new(bin)
+        .arg("--model")
+        .arg(model)
+        .args(["--runs", "1", "--tokens", &TOKENS.to_string()])
+        .output()
+        .ok()?;
     if !out.status.success() {
         eprintln!("candle-peer failed: {}", String::from_utf8_lossy(&out.stderr));
         return None;
@@ -114,7 +119,7 @@ struct HfPeer {
 impl HfPeer {
     fn start(python: &Path, root: &Path, model: &Path) -> Result<HfPeer, String> {
         let mut child = Command::new(python)
-            .arg(root.join("bench/hf-peer/hf_peer.py"))
+            .arg(root.join("benches/peers/hf-peer/hf_peer.py"))
             .arg("--model")
             .arg(model)
             .arg("--image")
@@ -136,7 +141,11 @@ impl HfPeer {
             }
         };
         let name = ready["peer"].as_str().unwrap_or("transformers").to_string();
-        println!("HF peer ready: {name}, {} threads, load {:.0} ms", ready["threads"], ready["load_ms"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "HF peer ready: {name}, {} threads, load {:.0} ms",
+            ready["threads"],
+            ready["load_ms"].as_f64().unwrap_or(f64::NAN)
+        );
         Ok(HfPeer { child, stdin, stdout, name })
     }
 
@@ -182,7 +191,12 @@ impl Side {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
         .unwrap_or_else(|| "(model unknown)".into())
 }
 
@@ -224,7 +238,9 @@ fn main() {
     };
     let candle = candle_peer(&root);
     if candle.is_none() {
-        println!("candle-peer: not available (cargo build --release --manifest-path bench/candle-peer/Cargo.toml)");
+        println!(
+            "candle-peer: not available (cargo build --release --manifest-path benches/peers/candle-peer/Cargo.toml)"
+        );
     }
     // Started (model built, warmed up) before anything is timed.
     let mut hf = match hf_python(&root) {
@@ -232,7 +248,7 @@ fn main() {
             .map_err(|e| println!("HF transformers: failed to start: {e}"))
             .ok(),
         Err(why) => {
-            println!("HF transformers: skipped (not installed) - {why}; see bench/hf-peer/README.md");
+            println!("HF transformers: skipped (not installed) - {why}; see benches/peers/hf-peer/README.md");
             None
         }
     };

@@ -47,7 +47,8 @@ fn median(v: &[f64]) -> f64 {
 
 /// `x` with at least three significant digits (tiny models give fractions of a GFLOP).
 fn sig(x: f64) -> String {
-    let decimals = if x == 0.0 || !x.is_finite() { 1 } else { (2 - x.abs().log10().floor() as i32).clamp(1, 6) as usize };
+    let decimals =
+        if x == 0.0 || !x.is_finite() { 1 } else { (2 - x.abs().log10().floor() as i32).clamp(1, 6) as usize };
     format!("{x:.decimals$}")
 }
 
@@ -160,14 +161,17 @@ fn decoder_step_bytes(file: &ModelFile, c: &BlipConfig, size: usize) -> (f64, St
         if !name.starts_with("text_decoder.") {
             continue;
         }
-        let cross_kv_weight = name.contains(".crossattention.self.key.") || name.contains(".crossattention.self.value.");
+        let cross_kv_weight =
+            name.contains(".crossattention.self.key.") || name.contains(".crossattention.self.value.");
         let unused_head = t.tie_word_embeddings && name == "text_decoder.cls.predictions.decoder.weight";
         let duplicate_bias = has_bias && name == "text_decoder.cls.predictions.decoder.bias";
         if cross_kv_weight || unused_head || duplicate_bias {
             continue;
         }
         let full = bytes_of(shape, *dtype);
-        if name.ends_with("embeddings.word_embeddings.weight") || name.ends_with("embeddings.position_embeddings.weight") {
+        if name.ends_with("embeddings.word_embeddings.weight")
+            || name.ends_with("embeddings.position_embeddings.weight")
+        {
             gathered += full / shape[0] as f64;
             if name.ends_with("word_embeddings.weight") && t.tie_word_embeddings {
                 head += full;
@@ -218,9 +222,10 @@ fn options(profile: bool) -> GpuOptions {
         Ok("adapter") | Err(_) => GpuLimits::Adapter,
         Ok(other) => panic!("GPU_LIMITS={other}: expected default or adapter"),
     };
-    let submit_every = std::env::var("SUBMIT_EVERY").ok().filter(|v| !v.is_empty()).map(|v| {
-        v.parse().unwrap_or_else(|_| panic!("SUBMIT_EVERY={v}: expected a number of dispatches"))
-    });
+    let submit_every = std::env::var("SUBMIT_EVERY")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("SUBMIT_EVERY={v}: expected a number of dispatches")));
     GpuOptions { limits, submit_every, checked: false, profile }
 }
 
@@ -249,8 +254,10 @@ fn main() {
         let file = model_file(&root, std::env::var("FULL").is_ok_and(|v| v == "1"));
         let config = match &file.config {
             Some(json) => BlipConfig::from_json(json).unwrap(),
-            None => BlipConfig::from_json(GgufFile::parse(&file.bytes).unwrap().get_str("blip.hf_config_json").unwrap())
-                .unwrap(),
+            None => BlipConfig::from_json(
+                GgufFile::parse(&file.bytes).unwrap().get_str(edgecap::weights::gguf::GGUF_CONFIG_KEY).unwrap(),
+            )
+            .unwrap(),
         };
         let size = config.vision_config.image_size;
         println!("vision FLOPs: {}", vision_flops(&config, size).1);

@@ -113,7 +113,10 @@ fn main() {
     let n: usize = std::env::var("CAPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let backends = std::env::var("BACKENDS").unwrap_or_else(|_| "cpu,gpu".into());
     let model = std::env::var("MODEL").unwrap_or_else(|_| "tiny".into());
-    let base = edgecap::preprocess::decode_image(&std::fs::read(root.join("tests/fixtures/images/synthetic_640x480.png")).unwrap()).unwrap();
+    let base = edgecap::preprocess::decode_image(
+        &std::fs::read(root.join("tests/fixtures/images/synthetic_640x480.png")).unwrap(),
+    )
+    .unwrap();
     println!("long run: {n} captions per backend, model {model}, 640x480 frames that change every caption");
     let mut reports = Vec::new();
     for backend in backends.split(',') {

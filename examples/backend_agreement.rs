@@ -74,7 +74,9 @@ fn check(model: &str, config: &str, tokenizer: &str, images: &[String]) -> Resul
         let px = pixel_values(&decode_image(&std::fs::read(image)?)?, size as u32, ResizeMode::Stretch)?;
         let (c, _) = pollster::block_on(cpu.caption_pixels(&px, size, &opts))?;
         let (g, _) = pollster::block_on(gpu.caption_pixels(&px, size, &opts))?;
-        let Some(step) = c.iter().zip(&g).position(|(a, b)| a != b).or((c.len() != g.len()).then(|| c.len().min(g.len()))) else {
+        let Some(step) =
+            c.iter().zip(&g).position(|(a, b)| a != b).or((c.len() != g.len()).then(|| c.len().min(g.len())))
+        else {
             println!("{model} {image}: the same {} ids", c.len());
             continue;
         };

@@ -77,7 +77,7 @@ if [ "$LOCAL" = 1 ]; then
     echo "== HF peer: skipped (LOCAL=1)"
 else
     PYTHONUNBUFFERED=1 part "HF transformers fp32 CUDA" 150 \
-        python3 bench/hf-peer/hf_peer.py --random --device cuda --runs 5 --tokens 20 2>&1 | tee "$OUT/hf_peer.txt"
+        python3 benches/peers/hf-peer/hf_peer.py --random --device cuda --runs 5 --tokens 20 2>&1 | tee "$OUT/hf_peer.txt"
 fi
 
 # 3. iPhone-like: WebGPU default limits, a submit every 64 dispatches; no second profile.

@@ -85,6 +85,26 @@ python_packages() {
     python3 -c 'from importlib.metadata import version as v; print("gguf", v("gguf"), "| numpy", v("numpy"), "| safetensors", v("safetensors"), "| nltk", v("nltk"))'
 }
 
+docs_links() {
+    # Every relative link and #anchor in README.md, docs/ and the other tracked *.md files.
+    node scripts/check-links.mjs
+}
+
+# rustfmt and clippy come with rustup's default profile; added where a minimal one left them out.
+rust_component() {
+    cargo "$1" --version >/dev/null 2>&1 || rustup component add "$2"
+}
+
+formatted() {
+    rust_component fmt rustfmt
+    cargo fmt --check
+}
+
+lints() {
+    rust_component clippy clippy
+    cargo clippy --all-targets --quiet -- -D warnings
+}
+
 rust_tests() {
     # tests/gguf.rs rewrites this file for the last stage; never check a stale one.
     rm -f "$TARGET_DIR/tmp/edgecap_written.gguf"
@@ -289,6 +309,9 @@ mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 stage "system packages (lavapipe, chromium, chromedriver, WebKitGTK driver, Xvfb)" system_packages
 stage "wasm32 target, wasm-bindgen-cli and trunk" wasm_tools
 stage "Python packages for the cross-checks (gguf numpy safetensors nltk)" python_packages
+stage "README and docs/: every link resolves" docs_links
+stage "cargo fmt --check (rustfmt.toml)" formatted
+stage "cargo clippy --all-targets -- -D warnings" lints
 stage "cargo test --release (all Rust tests)" rust_tests
 stage "q8_0 GGUF from edgecap convert is byte-identical to gguf-py's quantization" q8_0_gguf_matches_gguf_py
 stage "GGUF written by tests/gguf.rs reads and re-writes identically in gguf-py" gguf_writer_matches_gguf_py

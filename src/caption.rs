@@ -9,13 +9,10 @@ use crate::generate::{beam::beam_search, greedy::greedy, GenerateOptions, StepDe
 use crate::model::{Blip, CrossKv, SelfKv, TextDecoder};
 use crate::preprocess::{pixel_values, ResizeMode, Rgb8};
 use crate::tokenizer::BlipTokenizer;
+use crate::weights::gguf::{GGUF_CONFIG_KEY, GGUF_TOKENIZER_KEY};
 use crate::weights::reader::ByteReader;
 use crate::weights::source::WeightSource;
 use crate::{Error, Result};
-
-/// GGUF metadata keys under which our files carry what a Hugging Face folder keeps beside the weights.
-pub const GGUF_CONFIG_KEY: &str = "blip.hf_config_json";
-pub const GGUF_TOKENIZER_KEY: &str = "tokenizer.huggingface.json";
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaptionOptions {
@@ -61,15 +58,22 @@ impl<B: Backend> Captioner<B> {
         Self::from_source(backend, &WeightSource::streamed(reader, progress)?, None, None)
     }
 
-    pub fn from_source(backend: B, source: &WeightSource, config_json: Option<&str>, tokenizer_json: Option<&[u8]>) -> Result<Self> {
-        let config_text = config_json.or(source.metadata_str(GGUF_CONFIG_KEY)).ok_or_else(|| {
-            Error::config("the model file carries no BLIP config: give config.json (--config)")
-        })?;
+    pub fn from_source(
+        backend: B,
+        source: &WeightSource,
+        config_json: Option<&str>,
+        tokenizer_json: Option<&[u8]>,
+    ) -> Result<Self> {
+        let config_text = config_json
+            .or(source.metadata_str(GGUF_CONFIG_KEY))
+            .ok_or_else(|| Error::config("the model file carries no BLIP config: give config.json (--config)"))?;
         let config = BlipConfig::from_json(config_text)?;
-        let tokenizer_json = tokenizer_json.or(source.metadata_str(GGUF_TOKENIZER_KEY).map(str::as_bytes)).ok_or_else(|| {
-            Error::Tokenizer("the model file carries no tokenizer: give tokenizer.json (--tokenizer)".into())
-        })?;
-        let tokenizer = BlipTokenizer::from_json(tokenizer_json, config.text_config.bos_token_id)?;
+        let tokenizer_json =
+            tokenizer_json.or(source.metadata_str(GGUF_TOKENIZER_KEY).map(str::as_bytes)).ok_or_else(|| {
+                Error::Tokenizer("the model file carries no tokenizer: give tokenizer.json (--tokenizer)".into())
+            })?;
+        let tokenizer =
+            BlipTokenizer::from_json(tokenizer_json, config.text_config.bos_token_id, config.text_config.sep_token_id)?;
         let model = Blip::load(&backend, config, source)?;
         Ok(Self { backend, model, tokenizer })
     }
@@ -86,7 +90,7 @@ impl<B: Backend> Captioner<B> {
         let start = Instant::now();
         let size = self.image_size(opts);
         if size > crate::MAX_INPUT_SIZE {
-            return Err(Error::Generate(format!("image size {size} is above the limit of {}", crate::MAX_INPUT_SIZE)));
+            return Err(Error::ImageSize(format!("{size} is above the limit of {}", crate::MAX_INPUT_SIZE)));
         }
         let pixels = pixel_values(image, size as u32, opts.resize)?;
         let preprocessed = Instant::now();
@@ -98,7 +102,12 @@ impl<B: Backend> Captioner<B> {
         Ok(Caption {
             caption,
             token_ids: ids,
-            timings_ms: Timings { preprocess: ms(start, preprocessed), vision: vision_ms, decode, total: ms(start, end) },
+            timings_ms: Timings {
+                preprocess: ms(start, preprocessed),
+                vision: vision_ms,
+                decode,
+                total: ms(start, end),
+            },
         })
     }
 
@@ -122,9 +131,9 @@ impl<B: Backend> Captioner<B> {
         let ids = if gen.num_beams > 1 {
             let cache = SelfKv::new(b, &self.model.text, prefix.len() + gen.max_new_tokens)?;
             let mut session = BeamSession { b, text: &self.model.text, cross: &cross, cache };
-            beam_search(&mut session, &prefix, &gen).await?
+            beam_search(&mut session, &prefix, &gen, self.model.config.text_config.sep_token_id).await?
         } else {
-            greedy(b, &self.model.text, &cross, &prefix, &gen).await?
+            greedy(b, &self.model.text, &cross, &prefix, &gen, self.model.config.text_config.sep_token_id).await?
         };
         Ok((ids, vision_ms))
     }

@@ -14,6 +14,9 @@ pub struct VisionConfig {
     pub patch_size: usize,
     #[serde(default = "default_vision_eps")]
     pub layer_norm_eps: f64,
+    /// Only "gelu" (the exact erf form, HF's default for BLIP) is implemented.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,9 @@ pub struct TextConfig {
     pub max_position_embeddings: usize,
     #[serde(default = "default_text_eps")]
     pub layer_norm_eps: f64,
+    /// Only "gelu", as for the vision tower.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
     #[serde(default = "default_bos")]
     pub bos_token_id: u32,
     #[serde(default = "default_sep")]
@@ -49,6 +55,9 @@ fn default_vision_eps() -> f64 {
 }
 fn default_text_eps() -> f64 {
     1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
 }
 fn default_true() -> bool {
     true
@@ -101,7 +110,11 @@ impl BlipConfig {
         let t = &self.text_config;
         check_dims("vision", v.hidden_size, v.num_attention_heads, v.num_hidden_layers, v.intermediate_size)?;
         check_dims("text", t.hidden_size, t.num_attention_heads, t.num_hidden_layers, t.intermediate_size)?;
-        if v.patch_size == 0 || v.image_size == 0 || v.image_size > MAX_IMAGE || !v.image_size.is_multiple_of(v.patch_size) {
+        if v.patch_size == 0
+            || v.image_size == 0
+            || v.image_size > MAX_IMAGE
+            || !v.image_size.is_multiple_of(v.patch_size)
+        {
             return Err(Error::config(format!(
                 "vision image_size {} must be a positive multiple of patch_size {} (at most {MAX_IMAGE})",
                 v.image_size, v.patch_size
@@ -125,6 +138,13 @@ impl BlipConfig {
         for (name, id) in [("bos", t.bos_token_id), ("sep", t.sep_token_id)] {
             if id as usize >= t.vocab_size {
                 return Err(Error::config(format!("{name} token {id} outside vocab {}", t.vocab_size)));
+            }
+        }
+        for (name, act) in [("vision", &v.hidden_act), ("text", &t.hidden_act)] {
+            if act != "gelu" {
+                return Err(Error::config(format!(
+                    "{name} hidden_act \"{act}\" is not supported: edgecap implements BLIP's \"gelu\" (exact erf form) only"
+                )));
             }
         }
         if !(v.layer_norm_eps > 0.0 && t.layer_norm_eps > 0.0) {
@@ -180,7 +200,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.text_config.encoder_hidden_size, 1024);
-        assert_eq!((c.text_config.hidden_size, c.text_config.vocab_size, c.text_config.num_hidden_layers), (768, 30524, 12));
+        assert_eq!(
+            (c.text_config.hidden_size, c.text_config.vocab_size, c.text_config.num_hidden_layers),
+            (768, 30524, 12)
+        );
         assert_eq!((c.vision_config.image_size, c.vision_config.patch_size), (384, 16));
         assert_eq!(c.image_tokens(384), 577);
         assert!(c.text_config.tie_word_embeddings);
@@ -197,6 +220,8 @@ mod tests {
             (r#"{"text_config": {"num_hidden_layers": 0}}"#, "out of range"),
             ("not json", "JSON"),
             (r#"{"text_config": 5}"#, "not a BLIP config"),
+            (r#"{"vision_config": {"hidden_act": "relu"}}"#, "vision hidden_act \"relu\" is not supported"),
+            (r#"{"text_config": {"hidden_act": "gelu_new"}}"#, "text hidden_act \"gelu_new\" is not supported"),
         ] {
             let e = BlipConfig::from_json(json).unwrap_err().to_string();
             assert!(e.contains(needle), "{json}: {e}");

@@ -15,6 +15,9 @@ pub enum Error {
     Image(#[from] crate::preprocess::PreprocessError),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// An input side the model cannot take (not a multiple of its patch, or above the limit).
+    #[error("image size: {0}")]
+    ImageSize(String),
     #[error("generation: {0}")]
     Generate(String),
     #[error("backend {backend}: {message}")]

@@ -20,7 +20,7 @@ pub fn gguf(data: &[u8]) {
         for info in file.tensors() {
             let _ = file.tensor_data(info);
         }
-        let _ = file.get_str(crate::caption::GGUF_CONFIG_KEY);
+        let _ = file.get_str(crate::weights::gguf::GGUF_CONFIG_KEY);
     }
     let reader: &[u8] = data;
     if let Ok(streamed) = StreamedGguf::open(&reader, None) {

@@ -1,4 +1,5 @@
 //! edgecap: BLIP image captioning that runs on the device — CPU (candle-core) or WebGPU (wgpu).
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod backend;
 pub mod caption;

@@ -46,12 +46,7 @@ pub enum PreprocessError {
     TooLarge(String),
     /// A pixel buffer whose length does not match its dimensions.
     #[error("pixel buffer holds {actual} bytes but a {width}x{height} image needs {expected}")]
-    BufferLength {
-        width: u32,
-        height: u32,
-        expected: u64,
-        actual: u64,
-    },
+    BufferLength { width: u32, height: u32, expected: u64, actual: u64 },
 }
 
 impl From<ImageError> for PreprocessError {
@@ -84,11 +79,7 @@ pub struct Rgb8 {
 impl Rgb8 {
     /// Builds an image after checking it with [`Rgb8::validate`].
     pub fn new(width: u32, height: u32, data: Vec<u8>) -> Result<Self, PreprocessError> {
-        let image = Self {
-            width,
-            height,
-            data,
-        };
+        let image = Self { width, height, data };
         image.validate()?;
         Ok(image)
     }
@@ -119,7 +110,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<Rgb8, PreprocessError> {
     if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_has_end(bytes) {
         // The JPEG decoder fills a cut-off scan with grey and succeeds; PIL (and so Hugging Face)
         // refuses such a file, and a half-grey photo would be described as something it is not.
-        return Err(PreprocessError::Decode("the JPEG file is truncated (no end-of-image marker after its scan)".into()));
+        return Err(PreprocessError::Decode(
+            "the JPEG file is truncated (no end-of-image marker after its scan)".into(),
+        ));
     }
     let decoder = reader.into_decoder()?;
     let (width, height) = decoder.dimensions();
@@ -139,15 +132,8 @@ pub fn decode_image(bytes: &[u8]) -> Result<Rgb8, PreprocessError> {
 pub fn rgb_from_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<Rgb8, PreprocessError> {
     check_dimensions(width, height)?;
     check_buffer(width, height, 4, rgba.len())?;
-    let data = rgba
-        .chunks_exact(4)
-        .flat_map(|px| [px[0], px[1], px[2]])
-        .collect();
-    Ok(Rgb8 {
-        width,
-        height,
-        data,
-    })
+    let data = rgba.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+    Ok(Rgb8 { width, height, data })
 }
 
 /// Pillow's `Image.resize((width, height), Image.BICUBIC)` on an RGB uint8 image, bit-exact
@@ -180,11 +166,7 @@ pub fn resize_bicubic(img: &Rgb8, width: u32, height: u32) -> Result<Rgb8, Prepr
 /// function here rejects.
 pub fn center_crop_square(img: &Rgb8) -> Rgb8 {
     if img.validate().is_err() {
-        return Rgb8 {
-            width: 0,
-            height: 0,
-            data: Vec::new(),
-        };
+        return Rgb8 { width: 0, height: 0, data: Vec::new() };
     }
     let side = img.width.min(img.height);
     let left = ((img.width - side) / 2) as usize * 3;
@@ -198,11 +180,7 @@ pub fn center_crop_square(img: &Rgb8) -> Rgb8 {
         .flat_map(|row| &row[left..left + span])
         .copied()
         .collect();
-    Rgb8 {
-        width: side,
-        height: side,
-        data,
-    }
+    Rgb8 { width: side, height: side, data }
 }
 
 /// The whole pipeline: (crop if [`ResizeMode::Crop`]) → bicubic resize to `size`×`size` →
@@ -269,12 +247,7 @@ fn check_buffer(width: u32, height: u32, channels: u64, len: usize) -> Result<()
     let expected = u64::from(width) * u64::from(height) * channels;
     let actual = len as u64;
     if actual != expected {
-        return Err(PreprocessError::BufferLength {
-            width,
-            height,
-            expected,
-            actual,
-        });
+        return Err(PreprocessError::BufferLength { width, height, expected, actual });
     }
     Ok(())
 }
@@ -282,8 +255,7 @@ fn check_buffer(width: u32, height: u32, channels: u64, len: usize) -> Result<()
 /// A filled buffer whose allocation failure is an error: in wasm a failed `vec!` aborts.
 fn try_filled<T: Clone>(len: usize, value: T) -> Result<Vec<T>, PreprocessError> {
     let mut buf = Vec::new();
-    buf.try_reserve_exact(len)
-        .map_err(|_| PreprocessError::TooLarge(format!("cannot allocate {len} elements")))?;
+    buf.try_reserve_exact(len).map_err(|_| PreprocessError::TooLarge(format!("cannot allocate {len} elements")))?;
     buf.resize(len, value);
     Ok(buf)
 }
@@ -294,26 +266,14 @@ fn rgb_like_pil(image: DynamicImage) -> Rgb8 {
         // PIL unpacks 16-bit PNG colour and grey+alpha by keeping the high byte of each sample
         // (the image crate would round v / 257 instead).
         DynamicImage::ImageRgb16(buf) => buf.pixels().flat_map(|p| p.0.map(high_byte)).collect(),
-        DynamicImage::ImageRgba16(buf) => buf
-            .pixels()
-            .flat_map(|p| [p[0], p[1], p[2]].map(high_byte))
-            .collect(),
-        DynamicImage::ImageLumaA16(buf) => {
-            buf.pixels().flat_map(|p| [high_byte(p[0]); 3]).collect()
-        }
+        DynamicImage::ImageRgba16(buf) => buf.pixels().flat_map(|p| [p[0], p[1], p[2]].map(high_byte)).collect(),
+        DynamicImage::ImageLumaA16(buf) => buf.pixels().flat_map(|p| [high_byte(p[0]); 3]).collect(),
         // PIL opens 16-bit grey as mode "I;16", whose RGB conversion clips at 255 instead of scaling.
-        DynamicImage::ImageLuma16(buf) => buf
-            .pixels()
-            .flat_map(|p| [p[0].min(255) as u8; 3])
-            .collect(),
+        DynamicImage::ImageLuma16(buf) => buf.pixels().flat_map(|p| [p[0].min(255) as u8; 3]).collect(),
         // 8-bit images convert as PIL does: alpha dropped, grey replicated.
         other => other.into_rgb8().into_raw(),
     };
-    Rgb8 {
-        width,
-        height,
-        data,
-    }
+    Rgb8 { width, height, data }
 }
 
 fn high_byte(sample: u16) -> u8 {
@@ -324,9 +284,7 @@ fn high_byte(sample: u16) -> u8 {
 fn normalize_chw(img: &Rgb8) -> Result<Vec<f32>, PreprocessError> {
     let plane = img.data.len() / 3;
     let mut out = try_filled(img.data.len(), 0.0f32)?;
-    let channels = out
-        .chunks_exact_mut(plane.max(1))
-        .zip(CLIP_MEAN.iter().zip(&CLIP_STD));
+    let channels = out.chunks_exact_mut(plane.max(1)).zip(CLIP_MEAN.iter().zip(&CLIP_STD));
     for (c, (dst, (&mean, &std))) in channels.enumerate() {
         for (value, px) in dst.iter_mut().zip(img.data.chunks_exact(3)) {
             let x = (f64::from(px[c]) * RESCALE_FACTOR) as f32;
@@ -380,18 +338,10 @@ fn filter_taps(in_len: u32, out_len: u32) -> Vec<Taps> {
             // `as` truncates toward zero, like the C `(int)` casts it mirrors.
             let first = ((center - support + 0.5) as i64).max(0);
             let end = ((center + support + 0.5) as i64).min(i64::from(in_len));
-            let raw: Vec<f64> = (first..end)
-                .map(|x| bicubic((x as f64 - center + 0.5) * inv_filter_scale))
-                .collect();
+            let raw: Vec<f64> = (first..end).map(|x| bicubic((x as f64 - center + 0.5) * inv_filter_scale)).collect();
             let total = raw.iter().fold(0.0, |sum, w| sum + w);
-            let weights = raw
-                .iter()
-                .map(|&w| to_fixed(if total != 0.0 { w / total } else { w }))
-                .collect();
-            Taps {
-                start: first as usize,
-                weights,
-            }
+            let weights = raw.iter().map(|&w| to_fixed(if total != 0.0 { w / total } else { w })).collect();
+            Taps { start: first as usize, weights }
         })
         .collect()
 }
@@ -412,11 +362,7 @@ fn bicubic(x: f64) -> f64 {
 fn to_fixed(weight: f64) -> i32 {
     let scaled = weight * f64::from(1u32 << PRECISION_BITS);
     // Pillow rounds half away from zero by hand because the (int) cast truncates.
-    (if weight < 0.0 {
-        scaled - 0.5
-    } else {
-        scaled + 0.5
-    }) as i32
+    (if weight < 0.0 { scaled - 0.5 } else { scaled + 0.5 }) as i32
 }
 
 /// Start value of every fixed-point sum: adds one half so that the final shift rounds.
@@ -430,11 +376,7 @@ fn clip8(acc: i64) -> u8 {
 fn horizontal_pass(img: &Rgb8, taps: &[Taps]) -> Result<Rgb8, PreprocessError> {
     let out_row = taps.len() * 3;
     let mut data = try_filled(out_row * img.height as usize, 0u8)?;
-    for (src, dst) in img
-        .data
-        .chunks_exact(img.row_bytes())
-        .zip(data.chunks_exact_mut(out_row))
-    {
+    for (src, dst) in img.data.chunks_exact(img.row_bytes()).zip(data.chunks_exact_mut(out_row)) {
         for (tap, px) in taps.iter().zip(dst.chunks_exact_mut(3)) {
             let window = src.chunks_exact(3).skip(tap.start);
             let mut acc = [ROUND_HALF; 3];
@@ -448,11 +390,7 @@ fn horizontal_pass(img: &Rgb8, taps: &[Taps]) -> Result<Rgb8, PreprocessError> {
             }
         }
     }
-    Ok(Rgb8 {
-        width: taps.len() as u32,
-        height: img.height,
-        data,
-    })
+    Ok(Rgb8 { width: taps.len() as u32, height: img.height, data })
 }
 
 fn vertical_pass(img: &Rgb8, taps: &[Taps]) -> Result<Rgb8, PreprocessError> {
@@ -472,9 +410,5 @@ fn vertical_pass(img: &Rgb8, taps: &[Taps]) -> Result<Rgb8, PreprocessError> {
             *out = clip8(a);
         }
     }
-    Ok(Rgb8 {
-        width: img.width,
-        height: taps.len() as u32,
-        data,
-    })
+    Ok(Rgb8 { width: img.width, height: taps.len() as u32, data })
 }

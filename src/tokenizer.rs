@@ -5,17 +5,19 @@ use crate::{Error, Result};
 pub struct BlipTokenizer {
     inner: tokenizers::Tokenizer,
     bos: u32,
+    /// BERT's [CLS] (the tokenizer's own id, absent from BLIP's config) and [SEP] (the config's
+    /// `sep_token_id`): BLIP's prompt handling rewrites both.
+    cls: Option<u32>,
+    sep: u32,
 }
 
-/// BERT's [CLS] and [SEP], which BLIP's prompt handling rewrites.
-const CLS: u32 = 101;
-const SEP: u32 = 102;
-
 impl BlipTokenizer {
-    pub fn from_json(json: &[u8], bos: u32) -> Result<Self> {
+    /// `bos` and `sep`: the text config's `bos_token_id` and `sep_token_id`.
+    pub fn from_json(json: &[u8], bos: u32, sep: u32) -> Result<Self> {
         check_json(json)?;
         let inner = tokenizers::Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(Self { inner, bos })
+        let cls = inner.token_to_id("[CLS]");
+        Ok(Self { inner, bos, cls, sep })
     }
 
     /// The generation prefix: `[bos]`, or for a prompt what HF's BLIP builds from the processor's
@@ -24,12 +26,12 @@ impl BlipTokenizer {
         let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) else { return Ok(vec![self.bos]) };
         let enc = self.inner.encode(prompt, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
         let mut ids = enc.get_ids().to_vec();
-        if ids.first() == Some(&CLS) {
+        if ids.first().is_some_and(|&id| Some(id) == self.cls) {
             ids[0] = self.bos;
         } else {
             ids.insert(0, self.bos);
         }
-        if ids.last() == Some(&SEP) {
+        if ids.last() == Some(&self.sep) {
             ids.pop();
         }
         Ok(ids)
@@ -54,7 +56,9 @@ fn check_json(json: &[u8]) -> Result<()> {
         match v {
             serde_json::Value::Object(map) => {
                 if map.get("type").and_then(|t| t.as_str()) == Some("Precompiled") {
-                    return Err(Error::Tokenizer("tokenizer.json has a Precompiled normalizer, which BLIP's tokenizer never has".into()));
+                    return Err(Error::Tokenizer(
+                        "tokenizer.json has a Precompiled normalizer, which BLIP's tokenizer never has".into(),
+                    ));
                 }
                 stack.extend(map.values());
             }

@@ -217,27 +217,34 @@ fn micro_gguf(dtype: TargetDType) -> Vec<u8> {
     let config = edgecap::config::BlipConfig::from_json(MICRO_CONFIG).unwrap();
     let st = support::random_safetensors(&config, 7);
     let mut out = Vec::new();
-    convert_to_gguf(&st, MICRO_CONFIG, Some(MICRO_TOKENIZER), &ConvertOptions { dtype, compat_candle: false }, &mut out, |_, _| {})
-        .unwrap();
+    convert_to_gguf(
+        &st,
+        MICRO_CONFIG,
+        Some(MICRO_TOKENIZER),
+        &ConvertOptions { dtype, compat_candle: false },
+        &mut out,
+        |_, _| {},
+    )
+    .unwrap();
     out
 }
 
 struct Files {
-    tmp: TempDir,
+    tmp: tempfile::TempDir,
     image: PathBuf,
 }
 
 impl Files {
     fn new(label: &str) -> Self {
-        let tmp = TempDir::new(label);
+        let tmp = temp_dir(label);
         // The micro model's input is 16x16; any image is resized to it.
-        let image = tmp.join("image.png");
+        let image = tmp.path().join("image.png");
         std::fs::write(&image, read("images/synthetic_64x64.png")).unwrap();
         Files { tmp, image }
     }
 
     fn model(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.tmp.join(format!("{name}.gguf"));
+        let path = self.tmp.path().join(format!("{name}.gguf"));
         std::fs::write(&path, bytes).unwrap();
         path
     }
@@ -345,7 +352,9 @@ fn wrong_dtypes_are_refused() {
     // Unknown type ids, a ggml type we do not decode (Q5_K), one we decode whose size the data
     // does not fit (Q4_K), and an integer type (I32).
     // The data no longer fits the type's size, or the type is one no BLIP weight has.
-    for (label, ty, mentions) in [("unknown", 77, ""), ("max", u32::MAX, ""), ("q5_k", 13, ""), ("q4_k", 12, ""), ("i32", 26, "")] {
+    for (label, ty, mentions) in
+        [("unknown", 77, ""), ("max", u32::MAX, ""), ("q5_k", 13, ""), ("q4_k", 12, ""), ("i32", 26, "")]
+    {
         let mut spoiled = raw.clone();
         spoiled.tensor(weight).ggml_type = ty;
         f.refuses(label, &spoiled.bytes(), mentions);
@@ -425,8 +434,7 @@ fn model_errors_on_the_gpu_backend_are_the_same_one_line() {
     reshaped.tensor("vision_model.encoder.layers.0.mlp.fc1.weight").dims = vec![16, 128];
     for (label, bytes) in [("cut", bytes[..bytes.len() / 2].to_vec()), ("reshaped", reshaped.bytes())] {
         let run = caption_with(&f.model(label, &bytes), &f.image, "gpu");
-        if run.stderr.contains("no GPU adapter") {
-            eprintln!("skipped: no GPU adapter");
+        if run.lacks_a_gpu_and_may_skip() {
             return;
         }
         run.fails_cleanly("");
@@ -436,38 +444,10 @@ fn model_errors_on_the_gpu_backend_are_the_same_one_line() {
 // ---------------------------------------------------------------------------------------------
 // Images
 
-fn crc32(bytes: &[u8]) -> u32 {
-    // The PNG/zlib CRC (reflected, polynomial 0xEDB88320).
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend((data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend(kind);
-    out.extend(data);
-    let crc = crc32(&out[start..]);
-    out.extend(crc.to_be_bytes());
-}
-
 /// A PNG whose header claims `width`x`height` 8-bit RGB, with a few bytes of image data.
 fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend(height.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    png_chunk(&mut out, b"IHDR", &ihdr);
     // zlib stream of a few zero bytes (stored block): far fewer than the image needs.
-    png_chunk(&mut out, b"IDAT", &[0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0, 0, 0, 0, 0, 0x04, 0x00, 0x01]);
-    png_chunk(&mut out, b"IEND", &[]);
-    out
+    common::png_claiming(width, height, &[0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0, 0, 0, 0, 0, 0x04, 0x00, 0x01])
 }
 
 /// A GIF whose screen and frame claim `width`x`height`.
@@ -485,8 +465,15 @@ fn gif_claiming(width: u16, height: u16) -> Vec<u8> {
 
 fn hf_caption(dir: &Path, image: &Path) -> Run {
     edgecap(argv![
-        "caption", "--backend", "cpu", "--json", "--model", fixture_path("models/blip-tiny-random"),
-        "--tokenizer", fixture_path("models/tokenizer.json"), dir.join(image)
+        "caption",
+        "--backend",
+        "cpu",
+        "--json",
+        "--model",
+        fixture_path("models/blip-tiny-random"),
+        "--tokenizer",
+        fixture_path("models/tokenizer.json"),
+        dir.join(image)
     ])
 }
 
@@ -496,7 +483,7 @@ fn fixture_path(rel: &str) -> PathBuf {
 
 #[test]
 fn bad_images_are_refused_with_one_line() {
-    let tmp = TempDir::new("bad-images");
+    let tmp = temp_dir("bad-images");
     let png = read("images/synthetic_160x120.png");
     let jpeg = {
         let img = image::load_from_memory(&png).unwrap().to_rgb8();
@@ -528,7 +515,7 @@ fn bad_images_are_refused_with_one_line() {
         ("bomb.gif", gif_claiming(65_535, 65_535), "too large"),
     ];
     for (name, bytes, mentions) in &cases {
-        let path = tmp.join(name);
+        let path = tmp.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         let run = hf_caption(tmp.path(), Path::new(name));
         run.fails_cleanly(mentions);
@@ -537,12 +524,31 @@ fn bad_images_are_refused_with_one_line() {
 }
 
 #[test]
+fn input_sizes_the_model_cannot_take_are_refused_as_image_sizes() {
+    // The tiny model's patch is 8: 70 leaves a partial patch.
+    let run = edgecap(argv![
+        "caption",
+        "--backend",
+        "cpu",
+        "--json",
+        "--image-size",
+        "70",
+        "--model",
+        fixture_path("models/blip-tiny-random"),
+        "--tokenizer",
+        fixture_path("models/tokenizer.json"),
+        fixture_path("images/synthetic_64x64.png")
+    ]);
+    run.fails_cleanly("image size: 70 is not a multiple of the patch size 8");
+}
+
+#[test]
 fn odd_but_valid_images_caption() {
     use image::{ImageBuffer, Luma, LumaA, Rgb};
-    let tmp = TempDir::new("odd-images");
+    let tmp = temp_dir("odd-images");
     let base = image::load_from_memory(&read("images/synthetic_64x64.png")).unwrap().to_rgb8();
     let save = |name: &str, img: image::DynamicImage| {
-        img.save(tmp.join(name)).unwrap();
+        img.save(tmp.path().join(name)).unwrap();
         hf_caption(tmp.path(), Path::new(name)).token_ids()
     };
 
@@ -559,15 +565,19 @@ fn odd_but_valid_images_caption() {
     assert_eq!(save("grey-alpha.png", grey_alpha.into()), save("grey.png", grey.clone().into()), "alpha dropped");
     // 16-bit grey opens in PIL as mode "I;16", whose RGB conversion clips at 255: v * 257 is 255
     // for every v > 0.
-    let grey16: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_fn(64, 64, |x, y| Luma([grey.get_pixel(x, y).0[0] as u16 * 257]));
-    let clipped: ImageBuffer<Luma<u8>, Vec<u8>> = ImageBuffer::from_fn(64, 64, |x, y| Luma([if grey.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }]));
+    let grey16: ImageBuffer<Luma<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(64, 64, |x, y| Luma([grey.get_pixel(x, y).0[0] as u16 * 257]));
+    let clipped: ImageBuffer<Luma<u8>, Vec<u8>> =
+        ImageBuffer::from_fn(64, 64, |x, y| Luma([if grey.get_pixel(x, y).0[0] > 0 { 255 } else { 0 }]));
     assert_eq!(save("grey16.png", grey16.into()), save("clipped.png", clipped.into()), "16-bit grey clips as PIL's");
 
     // 1x1, a very tall strip and a very wide one: preprocessing stretches them to the input size.
     let ids = save("1x1.png", ImageBuffer::from_pixel(1, 1, Rgb([200u8, 30, 30])).into());
     assert_eq!(ids[0], 30522);
-    let tall: ImageBuffer<Rgb<u8>, Vec<u8>> = ImageBuffer::from_fn(3, 20_000, |x, y| Rgb([(y % 251) as u8, x as u8 * 80, 128]));
+    let tall: ImageBuffer<Rgb<u8>, Vec<u8>> =
+        ImageBuffer::from_fn(3, 20_000, |x, y| Rgb([(y % 251) as u8, x as u8 * 80, 128]));
     assert!(save("tall.png", tall.into()).len() > 1);
-    let wide: ImageBuffer<Rgb<u8>, Vec<u8>> = ImageBuffer::from_fn(20_000, 2, |x, y| Rgb([(x % 251) as u8, y as u8 * 80, 40]));
+    let wide: ImageBuffer<Rgb<u8>, Vec<u8>> =
+        ImageBuffer::from_fn(20_000, 2, |x, y| Rgb([(x % 251) as u8, y as u8 * 80, 40]));
     assert!(save("wide.png", wide.into()).len() > 1);
 }

@@ -33,6 +33,21 @@ fn fixture(rel: &str) -> PathBuf {
 // Running the binary
 
 /// `edgecap caption --backend cpu --json --model MODEL ARGS...`
+/// `caption --json` of the tiny model's image on `backend`.
+fn tiny_caption_on(backend: &str) -> Vec<OsString> {
+    argv![
+        "caption",
+        "--backend",
+        backend,
+        "--json",
+        "--model",
+        fixture(TINY),
+        "--tokenizer",
+        fixture(TOKENIZER),
+        fixture(IMAGE)
+    ]
+}
+
 fn caption(model: &Path, args: Vec<OsString>) -> Run {
     let mut all = argv!["caption", "--backend", "cpu", "--json", "--model", model];
     all.extend(args);
@@ -85,7 +100,11 @@ impl Run {
         assert_eq!(lines.len(), mentions.len(), "{}\nstderr: {}", self.what, self.stderr);
         for (line, mention) in lines.iter().zip(mentions) {
             assert!(line.starts_with("edgecap: "), "{}: {line}", self.what);
-            assert!(line.to_lowercase().contains(&mention.to_lowercase()), "{}: {line:?} does not mention {mention:?}", self.what);
+            assert!(
+                line.to_lowercase().contains(&mention.to_lowercase()),
+                "{}: {line:?} does not mention {mention:?}",
+                self.what
+            );
         }
     }
 
@@ -172,8 +191,8 @@ fn hf_folders_caption_like_transformers() {
 
 #[test]
 fn f32_gguf_alone_captions_like_transformers() {
-    let tmp = TempDir::new("f32-cases");
-    let gguf_of = |model: &str| tmp.join(format!("{}.gguf", model.replace('/', "_")));
+    let tmp = temp_dir("f32-cases");
+    let gguf_of = |model: &str| tmp.path().join(format!("{}.gguf", model.replace('/', "_")));
     let mut models: Vec<String> = cases().into_iter().map(|c| c.model).collect();
     models.sort_unstable();
     models.dedup();
@@ -188,10 +207,9 @@ fn f32_gguf_alone_captions_like_transformers() {
 /// 1e-3 at some step are left out: any change of summation order may flip them.
 #[test]
 fn gpu_backend_captions_like_transformers() {
-    let probe = edgecap(argv!["caption", "--backend", "gpu", "--json", "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), fixture(IMAGE)]);
+    let probe = edgecap(tiny_caption_on("gpu"));
     probe.assert_no_panic();
-    if probe.code != Some(0) && probe.stderr.contains("no GPU adapter") && std::env::var("EDGECAP_REQUIRE_GPU").as_deref() != Ok("1") {
-        eprintln!("skipped: {}", probe.stderr.trim());
+    if probe.lacks_a_gpu_and_may_skip() {
         return;
     }
     probe.assert_success();
@@ -208,8 +226,8 @@ fn gpu_backend_captions_like_transformers() {
     // The self-contained q8_0 GGUF runs on the GPU too (its kernels are checked against the
     // dequantized weights in tests/gpu.rs; the CPU backend quantizes activations as well, so the
     // two need not pick the same words on a random model with tiny margins).
-    let tmp = TempDir::new("gpu-q8");
-    let q8 = tmp.join("q8.gguf");
+    let tmp = temp_dir("gpu-q8");
+    let q8 = tmp.path().join("q8.gguf");
     convert(&fixture(TINY), &q8, &["--dtype", "q8_0"]);
     let run = edgecap(argv!["caption", "--backend", "gpu", "--json", "--model", &q8, fixture(IMAGE)]);
     run.assert_success();
@@ -225,20 +243,29 @@ fn gpu_stats_meet_the_dispatch_budget() {
     let config: Value = serde_json::from_slice(&read(&format!("{TINY}/config.json"))).unwrap();
     let text_layers = config["text_config"]["num_hidden_layers"].as_u64().unwrap();
     let vision_layers = config["vision_config"]["num_hidden_layers"].as_u64().unwrap();
-    let tmp = TempDir::new("gpu-stats");
-    let q8 = tmp.join("q8.gguf");
+    let tmp = temp_dir("gpu-stats");
+    let q8 = tmp.path().join("q8.gguf");
     convert(&fixture(TINY), &q8, &["--dtype", "q8_0"]);
     for model in [fixture(TINY), q8] {
         for submit_every in [None, Some(16u64)] {
-            let mut args = argv!["caption", "--backend", "gpu", "--json", "--stats", "--model", &model, "--tokenizer", fixture(TOKENIZER)];
+            let mut args = argv![
+                "caption",
+                "--backend",
+                "gpu",
+                "--json",
+                "--stats",
+                "--model",
+                &model,
+                "--tokenizer",
+                fixture(TOKENIZER)
+            ];
             if let Some(n) = submit_every {
                 args.extend(argv!["--gpu-submit-every", n.to_string()]);
             }
             args.extend(argv![fixture(IMAGE), fixture(IMAGE), fixture("images/synthetic_160x120.png")]);
             let run = edgecap(args);
             run.assert_no_panic();
-            if run.code != Some(0) && run.stderr.contains("no GPU adapter") && std::env::var("EDGECAP_REQUIRE_GPU").as_deref() != Ok("1") {
-                eprintln!("skipped: {}", run.stderr.trim());
+            if run.lacks_a_gpu_and_may_skip() {
                 return;
             }
             run.assert_success();
@@ -270,16 +297,16 @@ fn hub_layout_captions_like_the_tied_layout_as_folder_and_as_gguf() {
     const HUB: &str = "models/blip-tiny-random-hubkeys";
     let tiny_cases: Vec<Case> = cases().into_iter().filter(|c| c.model == TINY).collect();
     check_cases(&tiny_cases, |_| argv!["--model", fixture(HUB), "--tokenizer", fixture(TOKENIZER)]);
-    let tmp = TempDir::new("hub");
-    let gguf = tmp.join("hub.gguf");
+    let tmp = temp_dir("hub");
+    let gguf = tmp.path().join("hub.gguf");
     convert(&fixture(HUB), &gguf, &["--dtype", "f32"]);
     check_cases(&tiny_cases, |_| argv!["--model", &gguf]);
 }
 
 #[test]
 fn q8_0_gguf_alone_captions_and_is_smaller_than_f32() {
-    let tmp = TempDir::new("q8");
-    let (q8, f32) = (tmp.join("q8.gguf"), tmp.join("f32.gguf"));
+    let tmp = temp_dir("q8");
+    let (q8, f32) = (tmp.path().join("q8.gguf"), tmp.path().join("f32.gguf"));
     convert(&fixture(TINY), &q8, &["--dtype", "q8_0"]);
     convert(&fixture(TINY), &f32, &["--dtype", "f32"]);
     let image = fixture(IMAGE);
@@ -296,8 +323,8 @@ fn q8_0_gguf_alone_captions_and_is_smaller_than_f32() {
 
 #[test]
 fn compat_candle_writes_the_tied_lm_head() {
-    let tmp = TempDir::new("compat");
-    let (plain, candle) = (tmp.join("plain.gguf"), tmp.join("candle.gguf"));
+    let tmp = temp_dir("compat");
+    let (plain, candle) = (tmp.path().join("plain.gguf"), tmp.path().join("candle.gguf"));
     convert(&fixture(TINY), &plain, &[]);
     convert(&fixture(TINY), &candle, &["--compat", "candle"]);
 
@@ -328,11 +355,11 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn bad_images_fail_with_one_line() {
-    let tmp = TempDir::new("images");
-    let missing = tmp.join("missing.png");
-    let text = tmp.join("text.png");
+    let tmp = temp_dir("images");
+    let missing = tmp.path().join("missing.png");
+    let text = tmp.path().join("text.png");
     std::fs::write(&text, "this is not an image\n").unwrap();
-    let truncated = tmp.join("truncated.png");
+    let truncated = tmp.path().join("truncated.png");
     let png = read("images/synthetic_640x480.png");
     std::fs::write(&truncated, &png[..png.len() / 2]).unwrap();
     for image in [&missing, &text, &truncated] {
@@ -342,8 +369,8 @@ fn bad_images_fail_with_one_line() {
 
 #[test]
 fn one_bad_image_among_good_ones_still_captions_the_good_ones() {
-    let tmp = TempDir::new("mixed");
-    let (text, missing) = (tmp.join("text.png"), tmp.join("missing.png"));
+    let tmp = temp_dir("mixed");
+    let (text, missing) = (tmp.path().join("text.png"), tmp.path().join("missing.png"));
     std::fs::write(&text, "not a png").unwrap();
     let good = ["images/synthetic_160x120.png", "images/synthetic_64x64.png"];
     let (good0, good1) = (fixture(good[0]), fixture(good[1]));
@@ -361,8 +388,8 @@ fn one_bad_image_among_good_ones_still_captions_the_good_ones() {
 }
 
 /// A copy of the tiny HF folder (config.json, model.safetensors) to spoil.
-fn tiny_copy(tmp: &TempDir, name: &str) -> PathBuf {
-    let dir = tmp.join(name);
+fn tiny_copy(tmp: &tempfile::TempDir, name: &str) -> PathBuf {
+    let dir = tmp.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
     for file in ["config.json", "model.safetensors"] {
         std::fs::copy(fixture(TINY).join(file), dir.join(file)).unwrap();
@@ -379,7 +406,7 @@ fn edit_config(dir: &Path, edit: impl FnOnce(&mut Value)) {
 
 #[test]
 fn bad_configs_fail_with_one_line() {
-    let tmp = TempDir::new("configs");
+    let tmp = temp_dir("configs");
     let image = fixture(IMAGE);
 
     let not_json = tiny_copy(&tmp, "not-json");
@@ -405,7 +432,7 @@ fn bad_configs_fail_with_one_line() {
 
 #[test]
 fn bad_safetensors_fail_with_one_line() {
-    let tmp = TempDir::new("safetensors");
+    let tmp = temp_dir("safetensors");
     let image = fixture(IMAGE);
     let original = read(&format!("{TINY}/model.safetensors"));
     let header_len = u64::from_le_bytes(original[..8].try_into().unwrap()) as usize;
@@ -429,17 +456,17 @@ fn bad_safetensors_fail_with_one_line() {
 
 #[test]
 fn missing_model_fails_with_one_line() {
-    let tmp = TempDir::new("missing-model");
+    let tmp = temp_dir("missing-model");
     let image = fixture(IMAGE);
-    for model in [tmp.join("nothing.gguf"), tmp.join("no-folder/")] {
+    for model in [tmp.path().join("nothing.gguf"), tmp.path().join("no-folder/")] {
         caption(&model, argv![&image]).assert_fails_cleanly(&tmp.path().display().to_string());
     }
 }
 
 #[test]
 fn damaged_ggufs_fail_with_one_line() {
-    let tmp = TempDir::new("damaged");
-    let good = tmp.join("good.gguf");
+    let tmp = temp_dir("damaged");
+    let good = tmp.path().join("good.gguf");
     convert(&fixture(TINY), &good, &["--dtype", "f32"]);
     let bytes = std::fs::read(&good).unwrap();
     let header = GgufFile::parse(&bytes).unwrap().header().clone();
@@ -447,13 +474,13 @@ fn damaged_ggufs_fail_with_one_line() {
     let image = fixture(IMAGE);
     let cuts = [0, 10, data_offset / 2, data_offset + (data_end - data_offset) / 2, data_end - 1];
     for cut in cuts {
-        let path = tmp.join(format!("cut-{cut}.gguf"));
+        let path = tmp.path().join(format!("cut-{cut}.gguf"));
         std::fs::write(&path, &bytes[..cut]).unwrap();
         caption(&path, argv![&image]).assert_fails_cleanly(ANY_MESSAGE);
     }
     let mut flipped = bytes.clone();
     flipped[..4].reverse(); // "FUGG"
-    let path = tmp.join("flipped-magic.gguf");
+    let path = tmp.path().join("flipped-magic.gguf");
     std::fs::write(&path, flipped).unwrap();
     caption(&path, argv![&image]).assert_fails_cleanly(ANY_MESSAGE);
 }
@@ -475,11 +502,11 @@ fn rewrite_gguf(src: &Path, dst: &Path, with_metadata: bool, keep: impl Fn(&str)
 
 #[test]
 fn gguf_missing_a_tensor_fails_with_one_line() {
-    let tmp = TempDir::new("missing-tensor");
-    let good = tmp.join("good.gguf");
+    let tmp = temp_dir("missing-tensor");
+    let good = tmp.path().join("good.gguf");
     convert(&fixture(TINY), &good, &["--dtype", "f32"]);
     let dropped = "vision_model.post_layernorm.weight";
-    let path = tmp.join("missing.gguf");
+    let path = tmp.path().join("missing.gguf");
     let (kept, all) = rewrite_gguf(&good, &path, true, |name| name != dropped);
     assert_eq!(kept + 1, all, "{dropped} is in the converted file");
     caption(&path, argv![fixture(IMAGE)]).assert_fails_cleanly(dropped);
@@ -488,10 +515,7 @@ fn gguf_missing_a_tensor_fails_with_one_line() {
 #[test]
 fn without_a_gpu_adapter_gpu_fails_cleanly_and_auto_uses_the_cpu() {
     // No Metal on Linux: wgpu finds no adapter at all.
-    let run = |backend: &str| {
-        let args = argv!["caption", "--backend", backend, "--json", "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), fixture(IMAGE)];
-        edgecap_with_env(args, &[("WGPU_BACKEND", "metal")])
-    };
+    let run = |backend: &str| edgecap_with_env(tiny_caption_on(backend), &[("WGPU_BACKEND", "metal")]);
     run("gpu").assert_fails_cleanly("no GPU adapter");
     let auto = run("auto");
     auto.assert_success();
@@ -502,10 +526,10 @@ fn without_a_gpu_adapter_gpu_fails_cleanly_and_auto_uses_the_cpu() {
 /// config or tokenizer inside. It needs `--config` and `--tokenizer`, and then captions as HF.
 #[test]
 fn foreign_gguf_without_metadata_loads_with_config_and_tokenizer() {
-    let tmp = TempDir::new("foreign");
-    let ours = tmp.join("compat.gguf");
+    let tmp = temp_dir("foreign");
+    let ours = tmp.path().join("compat.gguf");
     convert(&fixture(TINY), &ours, &["--dtype", "f32", "--compat", "candle"]);
-    let foreign = tmp.join("foreign.gguf");
+    let foreign = tmp.path().join("foreign.gguf");
     rewrite_gguf(&ours, &foreign, false, |_| true);
 
     caption(&foreign, argv![fixture(IMAGE)]).assert_fails_cleanly("--config");

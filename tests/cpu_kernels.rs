@@ -7,7 +7,9 @@
 //!
 //!     cargo test --target wasm32-unknown-unknown --no-default-features --test cpu_kernels
 //!
-//! `EDGECAP_Q8_GEMM` does not matter here: each path is called by name.
+//! `EDGECAP_Q8_GEMM` does not matter here: each path is called by name. A path this CPU lacks is
+//! named in the output and skipped, unless `EDGECAP_REQUIRE_VNNI=1` (or `EDGECAP_REQUIRE_AVX2=1`)
+//! asks for it: then the test fails.
 
 use edgecap::backend::cpu::fast_math::{exp_in_place, gelu, softmax_in_place};
 use edgecap::backend::cpu::q8_gemm::{matmul, Path, Weights};
@@ -50,13 +52,23 @@ const SHAPES: [(usize, usize, usize, bool); 9] = [
 fn paths_here() -> Vec<Path> {
     let paths: Vec<Path> = Path::ALL.into_iter().filter(|p| p.runs_here()).collect();
     let skipped: Vec<&str> = Path::ALL.iter().filter(|p| !paths.contains(p)).map(|p| p.name()).collect();
-    say!("q8 gemm paths run: {:?}; not on this machine: {skipped:?}", paths.iter().map(|p| p.name()).collect::<Vec<_>>());
+    say!(
+        "q8 gemm paths run: {:?}; not on this machine: {skipped:?}",
+        paths.iter().map(|p| p.name()).collect::<Vec<_>>()
+    );
+    // On a machine meant to check a path (a VNNI CPU, say), a missing path must fail the test,
+    // not pass with a note: EDGECAP_REQUIRE_VNNI=1 (or EDGECAP_REQUIRE_AVX2=1).
+    #[cfg(not(target_arch = "wasm32"))]
+    for (var, path) in [("EDGECAP_REQUIRE_VNNI", "vnni"), ("EDGECAP_REQUIRE_AVX2", "avx2")] {
+        if std::env::var(var).as_deref() == Ok("1") {
+            assert!(paths.iter().any(|p| p.name() == path), "{var}=1 but the {path} path cannot run on this CPU");
+        }
+    }
     // The web build must run its SIMD loop, not fall back to the portable one unnoticed.
     #[cfg(target_arch = "wasm32")]
     assert!(paths.contains(&Path::Simd128), "wasm built without SIMD128");
     paths
 }
-
 
 /// One Q8_0 block from its scale and values.
 fn block(d: f32, q: &[i8]) -> Vec<u8> {
@@ -81,7 +93,8 @@ fn reference(x: &[f32], m: usize, k: usize, wq: &[u8], n: usize, bias: Option<&[
                 let inv = if da > 0.0 { 1.0 / da } else { 0.0 };
                 let blk = &wq[(j * nb + b) * BLOCK_BYTES..(j * nb + b + 1) * BLOCK_BYTES];
                 let dw = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
-                let dot: i64 = xb.iter().zip(&blk[2..]).map(|(&v, &w)| (v * inv).round_ties_even() as i64 * w as i8 as i64).sum();
+                let dot: i64 =
+                    xb.iter().zip(&blk[2..]).map(|(&v, &w)| (v * inv).round_ties_even() as i64 * w as i8 as i64).sum();
                 let term = dot as f64 * dw as f64 * da as f64;
                 sum += term;
                 abs += term.abs();
@@ -100,7 +113,13 @@ fn reference(x: &[f32], m: usize, k: usize, wq: &[u8], n: usize, bias: Option<&[
 /// two, the bias a multiple of 2⁻¹², and every partial sum stays an integer multiple of 2⁻¹² below
 /// 2²⁴ of them (checked on the reference). Weights take the whole int8 range, -128 included, which
 /// ggml never writes but a file may hold. Some blocks are all zero on either side.
-fn exact_case(rng: &mut StdRng, m: usize, k: usize, n: usize, with_bias: bool) -> (Vec<f32>, Vec<u8>, Option<Vec<f32>>) {
+fn exact_case(
+    rng: &mut StdRng,
+    m: usize,
+    k: usize,
+    n: usize,
+    with_bias: bool,
+) -> (Vec<f32>, Vec<u8>, Option<Vec<f32>>) {
     let mut x = vec![0f32; m * k];
     for blk in x.chunks_mut(QK) {
         if rng.random_bool(0.05) {
@@ -109,7 +128,15 @@ fn exact_case(rng: &mut StdRng, m: usize, k: usize, n: usize, with_bias: bool) -
         let e = rng.random_range(-3..=-1);
         let peak = rng.random_range(0..QK);
         for (i, v) in blk.iter_mut().enumerate() {
-            let q = if i == peak { if rng.random_bool(0.5) { 127 } else { -127 } } else { rng.random_range(-127..=127) };
+            let q = if i == peak {
+                if rng.random_bool(0.5) {
+                    127
+                } else {
+                    -127
+                }
+            } else {
+                rng.random_range(-127..=127)
+            };
             *v = q as f32 * (e as f32).exp2();
         }
     }
@@ -249,7 +276,14 @@ fn round_to(v: f32, even: bool) -> f32 {
 /// zero; 16 rows and more: our int8 GEMM, f32 scale, ties to even), Q4_K against Q8_K activations
 /// (256 values a block, `d = max / -127` of the signed largest value, as ggml's
 /// `quantize_row_q8_K` and candle do). Returns each output and the sum of its terms' magnitudes.
-fn q4_reference(x: &[f32], m: usize, k: usize, w: &[u8], n: usize, dtype: edgecap::weights::DType) -> (Vec<f64>, Vec<f64>) {
+fn q4_reference(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[u8],
+    n: usize,
+    dtype: edgecap::weights::DType,
+) -> (Vec<f64>, Vec<f64>) {
     use edgecap::weights::q4::{scale_min, Q4_0_BLOCK_BYTES, Q4_K_BLOCK_BYTES};
     use edgecap::weights::DType;
     let gemm = m >= 16;
@@ -289,7 +323,8 @@ fn q4_reference(x: &[f32], m: usize, k: usize, w: &[u8], n: usize, dtype: edgeca
                         }
                     }
                     let (iscale, dx) = if amax == 0.0 { (0.0, 0.0) } else { (-127.0 / max, 1.0 / (-127.0 / max)) };
-                    let qx: Vec<i64> = xb.iter().map(|&v| round_to(iscale * v, false).clamp(-128.0, 127.0) as i64).collect();
+                    let qx: Vec<i64> =
+                        xb.iter().map(|&v| round_to(iscale * v, false).clamp(-128.0, 127.0) as i64).collect();
                     let d = half::f16::from_le_bytes([blk[0], blk[1]]).to_f32();
                     let dmin = half::f16::from_le_bytes([blk[2], blk[3]]).to_f32();
                     for s in 0..8 {
@@ -325,7 +360,14 @@ fn q4_linear_matches_the_block_wise_definition() {
     use edgecap::weights::q4::{quantize_q4_0, quantize_q4_k};
     use edgecap::weights::{DType, TensorView};
     let mut rng = StdRng::seed_from_u64(44);
-    for (dtype, m, n, k) in [(DType::Q4_0, 1, 37, 96), (DType::Q4_0, 3, 20, 768), (DType::Q4_0, 20, 33, 256), (DType::Q4_K, 1, 37, 512), (DType::Q4_K, 5, 20, 768), (DType::Q4_K, 20, 9, 256)] {
+    for (dtype, m, n, k) in [
+        (DType::Q4_0, 1, 37, 96),
+        (DType::Q4_0, 3, 20, 768),
+        (DType::Q4_0, 20, 33, 256),
+        (DType::Q4_K, 1, 37, 512),
+        (DType::Q4_K, 5, 20, 768),
+        (DType::Q4_K, 20, 9, 256),
+    ] {
         let wv: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0f32..1.0) * 0.05).collect();
         let mut w = Vec::new();
         match dtype {
@@ -339,7 +381,11 @@ fn q4_linear_matches_the_block_wise_definition() {
         let xt = b.upload_f32(&x, &[1, m, k]).unwrap();
         let got = futures_lite_block_on(b.read_f32(&b.linear(&xt, &weight, None).unwrap()));
         let (want, mag) = q4_reference(&x, m, k, &w, n, dtype);
-        let worst = got.iter().zip(want.iter().zip(&mag)).map(|(&g, (&w, &a))| (f64::from(g) - w).abs() / (a + 1e-30)).fold(0f64, f64::max);
+        let worst = got
+            .iter()
+            .zip(want.iter().zip(&mag))
+            .map(|(&g, (&w, &a))| (f64::from(g) - w).abs() / (a + 1e-30))
+            .fold(0f64, f64::max);
         say!("{dtype:?} {m}x{n}x{k}: worst |diff| / sum|terms| {worst:.1e}");
         assert!(worst < 1e-5, "{dtype:?} {m}x{n}x{k}: off the block-wise definition by {worst:.2e} of its terms");
     }
@@ -355,7 +401,13 @@ fn every_path_takes_4_bit_weights_as_their_definition() {
     use edgecap::weights::DType;
     let mut rng = StdRng::seed_from_u64(45);
     let paths = paths_here();
-    for (dtype, m, n, k) in [(DType::Q4_0, 17, 35, 96), (DType::Q4_0, 21, 19, 1120), (DType::Q4_K, 16, 9, 256), (DType::Q4_K, 23, 33, 768), (DType::Q4_K, 19, 17, 2560)] {
+    for (dtype, m, n, k) in [
+        (DType::Q4_0, 17, 35, 96),
+        (DType::Q4_0, 21, 19, 1120),
+        (DType::Q4_K, 16, 9, 256),
+        (DType::Q4_K, 23, 33, 768),
+        (DType::Q4_K, 19, 17, 2560),
+    ] {
         let wv: Vec<f32> = (0..n * k).map(|_| rng.random_range(-1.0f32..1.0) * 0.05 + 0.01).collect();
         let mut w = Vec::new();
         match dtype {
@@ -363,7 +415,8 @@ fn every_path_takes_4_bit_weights_as_their_definition() {
             _ => quantize_q4_k(&wv, &mut w).unwrap(),
         }
         let weights = if dtype == DType::Q4_0 { Weights::Q4_0(&w) } else { Weights::Q4K(&w) };
-        let mut x: Vec<f32> = (0..m * k).map(|i| rng.random_range(-1.0f32..1.0) * [0.02, 1.0, 9.0][(i / 32) % 3]).collect();
+        let mut x: Vec<f32> =
+            (0..m * k).map(|i| rng.random_range(-1.0f32..1.0) * [0.02, 1.0, 9.0][(i / 32) % 3]).collect();
         x[..256.min(k)].iter_mut().for_each(|v| *v = 0.0); // an all-zero activation block (scale 0)
         let bias: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
         let (want, mag) = q4_reference(&x, m, k, &w, n, dtype);
@@ -371,7 +424,10 @@ fn every_path_takes_4_bit_weights_as_their_definition() {
         let worst = scalar
             .iter()
             .enumerate()
-            .map(|(i, &g)| (f64::from(g) - want[i] - f64::from(bias[i % n])).abs() / (mag[i] + f64::from(bias[i % n].abs()) + 1e-30))
+            .map(|(i, &g)| {
+                (f64::from(g) - want[i] - f64::from(bias[i % n])).abs()
+                    / (mag[i] + f64::from(bias[i % n].abs()) + 1e-30)
+            })
             .fold(0f64, f64::max);
         say!("gemm {dtype:?} {m}x{n}x{k}: worst |diff| / sum|terms| {worst:.1e}");
         assert!(worst < 1e-5, "{dtype:?} {m}x{n}x{k}: off the block-wise definition by {worst:.2e} of its terms");

@@ -49,7 +49,12 @@ impl Run {
         let lines: Vec<&str> = self.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{}: {}", self.what, self.stderr);
         assert!(lines[0].starts_with("edgecap: "), "{}", lines[0]);
-        assert!(lines[0].to_lowercase().contains(&mentions.to_lowercase()), "{}: {:?} does not mention {mentions:?}", self.what, lines[0]);
+        assert!(
+            lines[0].to_lowercase().contains(&mentions.to_lowercase()),
+            "{}: {:?} does not mention {mentions:?}",
+            self.what,
+            lines[0]
+        );
     }
 
     fn usage_error(&self) {
@@ -89,7 +94,11 @@ fn bleu_equals_nltk_on_the_committed_corpora() {
         let refs: Vec<Vec<String>> = serde_json::from_value(c["references"].clone()).unwrap();
         let nltk: Vec<f64> = serde_json::from_value(c["bleu"].clone()).unwrap();
         let ours = corpus_bleu(&hyps, &refs);
-        assert_close([ours.bleu1, ours.bleu2, ours.bleu3, ours.bleu4], [nltk[0], nltk[1], nltk[2], nltk[3]], &format!("corpus {i}"));
+        assert_close(
+            [ours.bleu1, ours.bleu2, ours.bleu3, ours.bleu4],
+            [nltk[0], nltk[1], nltk[2], nltk[3]],
+            &format!("corpus {i}"),
+        );
         nonzero4 += usize::from(nltk[3] > 1e-3);
     }
     // The figures must exercise every order, not just agree on zeros.
@@ -119,7 +128,14 @@ fn eval_scores_predictions_as_nltk_does_in_every_reference_layout() {
 
 #[test]
 fn eval_human_output_and_karpathy_split() {
-    let run = edgecap(argv!["eval", "--predictions", fixture("eval/preds.jsonl"), "--references", fixture("eval/refs.jsonl")]).ok();
+    let run = edgecap(argv![
+        "eval",
+        "--predictions",
+        fixture("eval/preds.jsonl"),
+        "--references",
+        fixture("eval/refs.jsonl")
+    ])
+    .ok();
     assert!(run.stdout.starts_with("n 4  BLEU-1 0.8125"), "{}", run.stdout);
     // Two of the four images are in Karpathy's "test" split of the fixture; the predictions of
     // the other two then have no references.
@@ -130,9 +146,25 @@ fn eval_human_output_and_karpathy_split() {
 // eval --model: caption, resume
 
 fn eval_model(out: &Path, extra: &[&str]) -> Run {
+    eval_model_on("cpu", out, extra)
+}
+
+fn eval_model_on(backend: &str, out: &Path, extra: &[&str]) -> Run {
     let mut a = argv![
-        "eval", "--references", fixture("eval/refs.jsonl"), "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER),
-        "--images", fixture("images"), "--out", out, "--backend", "cpu", "--json"
+        "eval",
+        "--references",
+        fixture("eval/refs.jsonl"),
+        "--model",
+        fixture(TINY),
+        "--tokenizer",
+        fixture(TOKENIZER),
+        "--images",
+        fixture("images"),
+        "--out",
+        out,
+        "--backend",
+        backend,
+        "--json"
     ];
     a.extend(extra.iter().map(OsString::from));
     edgecap(a)
@@ -151,7 +183,11 @@ fn eval_captions_the_set_and_resumes() {
     assert_eq!(lines(&out).len(), 2);
 
     let second = eval_model(&out, &[]).ok().json();
-    assert_eq!((second["n"].as_u64(), second["captioned"].as_u64()), (Some(4), Some(2)), "only the missing two: {second}");
+    assert_eq!(
+        (second["n"].as_u64(), second["captioned"].as_u64()),
+        (Some(4), Some(2)),
+        "only the missing two: {second}"
+    );
     let lat = &second["latency_ms"];
     let (p50, p90, p99) = (lat["p50"].as_f64().unwrap(), lat["p90"].as_f64().unwrap(), lat["p99"].as_f64().unwrap());
     assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{lat}");
@@ -169,13 +205,24 @@ fn eval_captions_the_set_and_resumes() {
     assert_eq!(bleu_of(&third), bleu_of(&second));
 
     // Scoring the written file gives the same figures as the run that wrote it.
-    let scored = edgecap(argv!["eval", "--predictions", &out, "--references", fixture("eval/refs.jsonl"), "--json"]).ok().json();
+    let scored =
+        edgecap(argv!["eval", "--predictions", &out, "--references", fixture("eval/refs.jsonl"), "--json"]).ok().json();
     assert_eq!(bleu_of(&scored), bleu_of(&second));
 
     // The caption eval made is the one `edgecap caption` makes.
     let first_pred = &preds[0];
     let image = fixture("images").join(first_pred["image"].as_str().unwrap());
-    let cap = edgecap(argv!["caption", "--backend", "cpu", "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), image]).ok();
+    let cap = edgecap(argv![
+        "caption",
+        "--backend",
+        "cpu",
+        "--model",
+        fixture(TINY),
+        "--tokenizer",
+        fixture(TOKENIZER),
+        image
+    ])
+    .ok();
     assert_eq!(cap.stdout.trim(), first_pred["caption"].as_str().unwrap());
 }
 
@@ -200,18 +247,9 @@ fn eval_drops_a_torn_last_line_and_captions_that_image_again() {
 fn eval_captions_on_the_gpu_like_on_the_cpu() {
     let dir = tmp("gpu");
     let (cpu, gpu) = (dir.join("cpu.jsonl"), dir.join("gpu.jsonl"));
-    let args = argv![
-        "eval", "--references", fixture("eval/refs.jsonl"), "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER),
-        "--images", fixture("images"), "--limit", "2", "--json", "--backend"
-    ];
-    let run = |backend: &str, out: &Path| {
-        let mut a = args.clone();
-        a.extend(argv![backend, "--out", out]);
-        edgecap(a)
-    };
+    let run = |backend: &str, out: &Path| eval_model_on(backend, out, &["--limit", "2"]);
     let on_gpu = run("gpu", &gpu);
-    if on_gpu.code == Some(1) && on_gpu.stderr.contains("no GPU adapter") && std::env::var("EDGECAP_REQUIRE_GPU").as_deref() != Ok("1") {
-        eprintln!("skipped: {}", on_gpu.stderr.trim());
+    if on_gpu.lacks_a_gpu_and_may_skip() {
         return;
     }
     on_gpu.ok();
@@ -227,10 +265,33 @@ fn eval_captions_on_the_gpu_like_on_the_cpu() {
 fn study_writes_table_csv_and_labelled_plots() {
     let dir = tmp("study");
     let run = edgecap(argv![
-        "study", "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), "--references", fixture("eval/refs.jsonl"),
-        "--images", fixture("images"), "--out", &dir, "--backend", "cpu", "--limit", "2", "--max-tokens", "5",
-        "--dtypes", "f32,q8_0,q4_0", "--base-dtype", "f32", "--sizes", "32,64", "--sparsities", "0.4,0.8",
-        "--prune-scopes", "linear,embeddings"
+        "study",
+        "--model",
+        fixture(TINY),
+        "--tokenizer",
+        fixture(TOKENIZER),
+        "--references",
+        fixture("eval/refs.jsonl"),
+        "--images",
+        fixture("images"),
+        "--out",
+        &dir,
+        "--backend",
+        "cpu",
+        "--limit",
+        "2",
+        "--max-tokens",
+        "5",
+        "--dtypes",
+        "f32,q8_0,q4_0",
+        "--base-dtype",
+        "f32",
+        "--sizes",
+        "32,64",
+        "--sparsities",
+        "0.4,0.8",
+        "--prune-scopes",
+        "linear,embeddings"
     ])
     .ok();
     // 3 dtypes + 2 sizes × 2 resize modes + 2 scopes × (0, 0.4, 0.8).
@@ -259,28 +320,64 @@ fn study_writes_table_csv_and_labelled_plots() {
     }
     let find = |group: &str, dtype: &str, scope: &str, sparsity: &str| {
         recs.iter()
-            .find(|r| r[col("group")] == group && r[col("dtype")] == dtype && r[col("prune_scope")] == scope && r[col("sparsity")] == sparsity)
+            .find(|r| {
+                r[col("group")] == group
+                    && r[col("dtype")] == dtype
+                    && r[col("prune_scope")] == scope
+                    && r[col("sparsity")] == sparsity
+            })
             .unwrap_or_else(|| panic!("no row {group} {dtype} {scope} {sparsity}"))
     };
-    let (f32_bytes, q8_bytes) = (num(find("dtype", "f32", "-", "0"), "file_bytes"), num(find("dtype", "q8_0", "-", "0"), "file_bytes"));
+    let (f32_bytes, q8_bytes) =
+        (num(find("dtype", "f32", "-", "0"), "file_bytes"), num(find("dtype", "q8_0", "-", "0"), "file_bytes"));
     assert!(q8_bytes < 0.5 * f32_bytes, "q8_0 {q8_bytes} vs f32 {f32_bytes}");
     let q4_bytes = num(find("dtype", "q4_0", "-", "0"), "file_bytes");
     assert!(q4_bytes < q8_bytes, "q4_0 {q4_bytes} vs q8_0 {q8_bytes}");
     // Pruned zeros are stored densely (same file size) but deflate better, more so the more pruned.
     let linear: Vec<&Vec<&str>> = ["0", "0.4", "0.8"].iter().map(|s| find("pruning", "f32", "linear", s)).collect();
     assert!(linear.iter().all(|r| num(r, "file_bytes") == f32_bytes));
-    assert!(num(linear[0], "deflated_bytes") > num(linear[1], "deflated_bytes") && num(linear[1], "deflated_bytes") > num(linear[2], "deflated_bytes"));
+    assert!(
+        num(linear[0], "deflated_bytes") > num(linear[1], "deflated_bytes")
+            && num(linear[1], "deflated_bytes") > num(linear[2], "deflated_bytes")
+    );
     assert_eq!(recs.iter().filter(|r| r[col("group")] == "input size" && r[col("resize")] == "crop").count(), 2);
 
     let texts = |svg: &str| -> Vec<String> {
         let s = std::fs::read_to_string(dir.join(svg)).unwrap_or_else(|e| panic!("{svg}: {e}"));
-        s.split("<text").skip(1).map(|t| t.split_once('>').unwrap().1.split("</text>").next().unwrap().trim().to_string()).collect()
+        s.split("<text")
+            .skip(1)
+            .map(|t| t.split_once('>').unwrap().1.split("</text>").next().unwrap().trim().to_string())
+            .collect()
     };
     let expect = [
-        ("bleu_vs_input_size.svg", &["BLEU vs input size", "input size (pixels per side)", "corpus BLEU (0-1)", "BLEU-4, crop", "BLEU-4, stretch"][..]),
-        ("bleu_vs_sparsity.svg", &["BLEU vs sparsity", "weights pruned in scope (%)", "corpus BLEU (0-1)", "BLEU-4, linear pruned", "BLEU-4, embeddings pruned"][..]),
-        ("size_vs_sparsity.svg", &["Model size vs sparsity", "size (MB)", "stored file (any scope)", "deflated, linear pruned"][..]),
-        ("latency_vs_sparsity.svg", &["Caption latency vs sparsity", "caption latency, median (ms)", "linear pruned"][..]),
+        (
+            "bleu_vs_input_size.svg",
+            &[
+                "BLEU vs input size",
+                "input size (pixels per side)",
+                "corpus BLEU (0-1)",
+                "BLEU-4, crop",
+                "BLEU-4, stretch",
+            ][..],
+        ),
+        (
+            "bleu_vs_sparsity.svg",
+            &[
+                "BLEU vs sparsity",
+                "weights pruned in scope (%)",
+                "corpus BLEU (0-1)",
+                "BLEU-4, linear pruned",
+                "BLEU-4, embeddings pruned",
+            ][..],
+        ),
+        (
+            "size_vs_sparsity.svg",
+            &["Model size vs sparsity", "size (MB)", "stored file (any scope)", "deflated, linear pruned"][..],
+        ),
+        (
+            "latency_vs_sparsity.svg",
+            &["Caption latency vs sparsity", "caption latency, median (ms)", "linear pruned"][..],
+        ),
     ];
     for (svg, want) in expect {
         let t = texts(svg);
@@ -303,7 +400,11 @@ fn f32_tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         .iter()
         .map(|t| {
             let data = t.data(&bytes).unwrap();
-            (t.name.clone(), t.shape.clone(), data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+            (
+                t.name.clone(),
+                t.shape.clone(),
+                data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+            )
         })
         .collect()
 }
@@ -313,7 +414,8 @@ fn convert_prune_zeroes_the_smallest_linear_weights_only() {
     let dir = tmp("prune");
     let (plain, pruned) = (dir.join("plain.gguf"), dir.join("pruned.gguf"));
     let conv = |to: &Path, extra: &[&str]| {
-        let mut a = argv!["convert", "--from", fixture(TINY), "--to", to, "--tokenizer", fixture(TOKENIZER), "--dtype", "f32"];
+        let mut a =
+            argv!["convert", "--from", fixture(TINY), "--to", to, "--tokenizer", fixture(TOKENIZER), "--dtype", "f32"];
         a.extend(extra.iter().map(OsString::from));
         edgecap(a).ok()
     };
@@ -362,9 +464,11 @@ fn eval_and_study_fail_cleanly_on_bad_input() {
 
     score(&preds, &dir.join("missing.jsonl")).fails_cleanly("missing.jsonl");
     score(&dir.join("missing.jsonl"), &refs).fails_cleanly("missing.jsonl");
-    score(&preds, &write("garbled.jsonl", "{\"image\": \"a.png\", \"references\": [\"x\"]}\nnot json\n")).fails_cleanly("line 2");
+    score(&preds, &write("garbled.jsonl", "{\"image\": \"a.png\", \"references\": [\"x\"]}\nnot json\n"))
+        .fails_cleanly("line 2");
     score(&preds, &write("empty.jsonl", "")).fails_cleanly("no reference captions");
-    score(&preds, &write("bad.csv", "image_name| comment_number| comment\nno separators here\n")).fails_cleanly("line 2");
+    score(&preds, &write("bad.csv", "image_name| comment_number| comment\nno separators here\n"))
+        .fails_cleanly("line 2");
     score(&preds, &write("bad_karpathy.json", "{\"images\": [{\"filename\": \"a.png\"}]}")).fails_cleanly("karpathy");
     score(&preds, &write("binary.jsonl", "\u{0}\u{1}")).fails_cleanly("binary.jsonl");
     let stranger = write("stranger.jsonl", "{\"image\": \"nowhere.png\", \"caption\": \"a cat\"}\n");
@@ -377,15 +481,42 @@ fn eval_and_study_fail_cleanly_on_bad_input() {
     // Usage: neither mode, both modes, --model without --out, --out without --model.
     edgecap(argv!["eval", "--references", &refs]).usage_error();
     edgecap(argv!["eval", "--references", &refs, "--predictions", &preds, "--model", fixture(TINY)]).usage_error();
-    edgecap(argv!["eval", "--references", &refs, "--model", fixture(TINY), "--images", fixture("images")]).usage_error();
+    edgecap(argv!["eval", "--references", &refs, "--model", fixture(TINY), "--images", fixture("images")])
+        .usage_error();
     edgecap(argv!["eval", "--references", &refs, "--predictions", &preds, "--out", dir.join("o.jsonl")]).usage_error();
     edgecap(argv!["eval", "--references", &refs, "--predictions", &preds, "--limit", "2"]).usage_error();
     edgecap(argv!["convert", "--from", fixture(TINY), "--to", dir.join("x.gguf"), "--prune", "1.5"]).usage_error();
-    edgecap(argv!["convert", "--from", fixture(TINY), "--to", dir.join("x.gguf"), "--prune", "0.2", "--prune-scope", "norms"]).usage_error();
+    edgecap(argv![
+        "convert",
+        "--from",
+        fixture(TINY),
+        "--to",
+        dir.join("x.gguf"),
+        "--prune",
+        "0.2",
+        "--prune-scope",
+        "norms"
+    ])
+    .usage_error();
 
-    let caption_into = |images: &Path, out: &Path| {
-        edgecap(argv!["eval", "--references", &refs, "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), "--images", images, "--out", out])
+    let caption_into_with = |images: &Path, out: &Path, extra: &[&str]| {
+        let mut args = argv![
+            "eval",
+            "--references",
+            &refs,
+            "--model",
+            fixture(TINY),
+            "--tokenizer",
+            fixture(TOKENIZER),
+            "--images",
+            images,
+            "--out",
+            out
+        ];
+        args.extend(extra.iter().map(OsString::from));
+        edgecap(args)
     };
+    let caption_into = |images: &Path, out: &Path| caption_into_with(images, out, &[]);
     caption_into(&dir.join("no-such-folder"), &dir.join("o1.jsonl")).fails_cleanly("not a folder");
     caption_into(&dir, &dir.join("o2.jsonl")).fails_cleanly("is not in the folder");
     let images = dir.join("images");
@@ -399,17 +530,23 @@ fn eval_and_study_fail_cleanly_on_bad_input() {
     // By name, 160x120 and 384x384 come before 640x480.
     assert_eq!(lines(&out).len(), 2, "captions made before the bad image are kept for the next run");
     std::fs::copy(fixture("images/synthetic_640x480.png"), images.join("synthetic_640x480.png")).unwrap();
-    let resumed = edgecap(argv![
-        "eval", "--references", &refs, "--model", fixture(TINY), "--tokenizer", fixture(TOKENIZER), "--images", &images, "--out", &out, "--json"
-    ])
-    .ok();
+    let resumed = caption_into_with(&images, &out, &["--json"]).ok();
     assert_eq!(resumed.json()["captioned"], 2);
     caption_into(&images, &write("garbled-out.jsonl", "garbage\n{}\n")).fails_cleanly("line 1");
 
     let study = |model: &Path, extra: &[&str]| {
         let mut a = argv![
-            "study", "--model", model, "--tokenizer", fixture(TOKENIZER), "--references", &refs, "--images", fixture("images"),
-            "--out", dir.join("study")
+            "study",
+            "--model",
+            model,
+            "--tokenizer",
+            fixture(TOKENIZER),
+            "--references",
+            &refs,
+            "--images",
+            fixture("images"),
+            "--out",
+            dir.join("study")
         ];
         a.extend(extra.iter().map(OsString::from));
         edgecap(a)

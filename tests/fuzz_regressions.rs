@@ -35,7 +35,7 @@ fn replay(target: &str, data: &[u8]) {
         "config" => fuzz_targets::config(data),
         "image" => fuzz_targets::image(data),
         "tokenizer" => {
-            let tokenizer = BlipTokenizer::from_json(&tokenizer_json(), 30522).unwrap();
+            let tokenizer = BlipTokenizer::from_json(&tokenizer_json(), 30522, 102).unwrap();
             fuzz_targets::tokenizer(&tokenizer, data)
         }
         _ => unreachable!("{target}"),
@@ -118,9 +118,12 @@ fn tokenizer_json_that_tokenizers_would_panic_on_is_an_error() {
     // The gguf target's first finding: a syntax error inside "decoder" made `tokenizers` panic
     // ("Helper") instead of returning an error.
     let bad_decoder = MICRO_TOKENIZER.replace(r#""decoder": null"#, r#""decoder": {"type": "WordPiece", "prefix": ]}"#);
-    assert!(BlipTokenizer::from_json(bad_decoder.as_bytes(), 5).is_err());
+    assert!(BlipTokenizer::from_json(bad_decoder.as_bytes(), 5, 2).is_err());
     // `tokenizers` also `expect`s a Precompiled normalizer's character map to parse.
-    let precompiled = MICRO_TOKENIZER.replace(r#""normalizer": null"#, r#""normalizer": {"type": "Precompiled", "precompiled_charsmap": "not base64 at all"}"#);
-    assert!(BlipTokenizer::from_json(precompiled.as_bytes(), 5).is_err());
-    assert!(BlipTokenizer::from_json(MICRO_TOKENIZER.as_bytes(), 5).is_ok());
+    let precompiled = MICRO_TOKENIZER.replace(
+        r#""normalizer": null"#,
+        r#""normalizer": {"type": "Precompiled", "precompiled_charsmap": "not base64 at all"}"#,
+    );
+    assert!(BlipTokenizer::from_json(precompiled.as_bytes(), 5, 2).is_err());
+    assert!(BlipTokenizer::from_json(MICRO_TOKENIZER.as_bytes(), 5, 2).is_ok());
 }

@@ -12,10 +12,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn f32_from_le(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 
 fn f32_to_le(values: &[f32]) -> Vec<u8> {
@@ -62,9 +59,7 @@ fn q8_0_matches_gguf_py_byte_for_byte() {
     let expected = fixture("q8_0_expected.bin");
     let got = quantized(&input);
     assert_eq!(got.len(), expected.len());
-    let blocks = got
-        .chunks(q8_0::BLOCK_BYTES)
-        .zip(expected.chunks(q8_0::BLOCK_BYTES));
+    let blocks = got.chunks(q8_0::BLOCK_BYTES).zip(expected.chunks(q8_0::BLOCK_BYTES));
     for (i, (got, want)) in blocks.enumerate() {
         let block = &input[i * q8_0::QK8_0..][..q8_0::QK8_0];
         assert_eq!(got, want, "block {i} of q8_0_input.f32: {block:?}");
@@ -136,9 +131,7 @@ fn q8_0_dequantize_is_scale_times_quant() {
     let bytes = fixture("q8_0_expected.bin");
     let mut values = vec![0.0f32; bytes.len() / q8_0::BLOCK_BYTES * q8_0::QK8_0];
     q8_0::dequantize(&bytes, &mut values);
-    let blocks = bytes
-        .chunks(q8_0::BLOCK_BYTES)
-        .zip(values.chunks(q8_0::QK8_0));
+    let blocks = bytes.chunks(q8_0::BLOCK_BYTES).zip(values.chunks(q8_0::QK8_0));
     for (block, values) in blocks {
         let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
         for (&q, &v) in block[2..].iter().zip(values) {
@@ -171,10 +164,7 @@ fn q8_0_refuses_partial_blocks_and_non_finite_values() {
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let mut block = [0.0f32; 64];
         block[37] = bad;
-        assert_eq!(
-            q8_0::quantize(&block, &mut out),
-            Err(q8_0::Q8Error::NonFinite(37))
-        );
+        assert_eq!(q8_0::quantize(&block, &mut out), Err(q8_0::Q8Error::NonFinite(37)));
     }
     assert_eq!(out, [1], "nothing appended on error");
 }
@@ -196,9 +186,7 @@ fn q8_0_dequantize_with_mismatched_sizes_decodes_what_fits() {
 
 /// The script's `values()`: rationals computed in f64 and rounded to f32.
 fn rationals(n: i64, mul: i64, modulus: i64, div: f64) -> Vec<f32> {
-    (0..n)
-        .map(|i| (((i * mul) % modulus - modulus / 2) as f64 / div) as f32)
-        .collect()
+    (0..n).map(|i| (((i * mul) % modulus - modulus / 2) as f64 / div) as f32).collect()
 }
 
 fn s(v: &str) -> MetaValue {
@@ -206,9 +194,7 @@ fn s(v: &str) -> MetaValue {
 }
 
 fn py_metadata() -> Vec<(String, MetaValue)> {
-    let strings = ["[CLS]", "hello", "", "\u{2713}"]
-        .map(String::from)
-        .to_vec();
+    let strings = ["[CLS]", "hello", "", "\u{2713}"].map(String::from).to_vec();
     let nested = vec![MetaArray::I32(vec![1, 2]), MetaArray::I32(vec![3])];
     [
         ("general.architecture", s("blip")),
@@ -225,34 +211,13 @@ fn py_metadata() -> Vec<(String, MetaValue)> {
         ("test.f64", MetaValue::F64(-2.25e-300)),
         ("test.bool", MetaValue::Bool(true)),
         ("test.string", s("h\u{e9}llo w\u{f6}rld \u{2713}")),
-        (
-            "test.array.str",
-            MetaValue::Array(MetaArray::String(strings)),
-        ),
-        (
-            "test.array.u8",
-            MetaValue::Array(MetaArray::U8(vec![0, 255, 7])),
-        ),
-        (
-            "test.array.i32",
-            MetaValue::Array(MetaArray::I32(vec![1, -2, 3])),
-        ),
-        (
-            "test.array.u64",
-            MetaValue::Array(MetaArray::U64(vec![0, u64::MAX])),
-        ),
-        (
-            "test.array.f32",
-            MetaValue::Array(MetaArray::F32(vec![0.5, -1.25, 3.0])),
-        ),
-        (
-            "test.array.bool",
-            MetaValue::Array(MetaArray::Bool(vec![true, false, true])),
-        ),
-        (
-            "test.array.nested",
-            MetaValue::Array(MetaArray::Array(nested)),
-        ),
+        ("test.array.str", MetaValue::Array(MetaArray::String(strings))),
+        ("test.array.u8", MetaValue::Array(MetaArray::U8(vec![0, 255, 7]))),
+        ("test.array.i32", MetaValue::Array(MetaArray::I32(vec![1, -2, 3]))),
+        ("test.array.u64", MetaValue::Array(MetaArray::U64(vec![0, u64::MAX]))),
+        ("test.array.f32", MetaValue::Array(MetaArray::F32(vec![0.5, -1.25, 3.0]))),
+        ("test.array.bool", MetaValue::Array(MetaArray::Bool(vec![true, false, true]))),
+        ("test.array.nested", MetaValue::Array(MetaArray::Array(nested))),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -260,66 +225,34 @@ fn py_metadata() -> Vec<(String, MetaValue)> {
 }
 
 fn spec(name: &str, shape: &[usize], dtype: DType) -> TensorSpec {
-    TensorSpec {
-        name: name.to_owned(),
-        shape: shape.to_vec(),
-        dtype,
-    }
+    TensorSpec { name: name.to_owned(), shape: shape.to_vec(), dtype }
 }
 
 fn py_tensors() -> Vec<(TensorSpec, Vec<u8>)> {
-    let f16_bytes = rationals(7, 3, 11, 2.0)
-        .iter()
-        .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-        .collect();
-    let bf16_bytes = rationals(6, 1, 6, 0.5)
-        .iter()
-        .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
-        .collect();
+    let f16_bytes = rationals(7, 3, 11, 2.0).iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+    let bf16_bytes = rationals(6, 1, 6, 0.5).iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect();
     vec![
-        (
-            spec("f32.odd", &[3, 5], DType::F32),
-            f32_to_le(&rationals(15, 7, 31, 4.0)),
-        ),
+        (spec("f32.odd", &[3, 5], DType::F32), f32_to_le(&rationals(15, 7, 31, 4.0))),
         (spec("f16.vec", &[7], DType::F16), f16_bytes),
         (spec("bf16.mat", &[2, 3], DType::BF16), bf16_bytes),
-        (
-            spec("q8.mat", &[2, 64], DType::Q8_0),
-            quantized(&rationals(128, 37, 101, 7.0)),
-        ),
-        (
-            spec("q8.3d", &[2, 1, 32], DType::Q8_0),
-            quantized(&rationals(64, 53, 67, 3.0)),
-        ),
+        (spec("q8.mat", &[2, 64], DType::Q8_0), quantized(&rationals(128, 37, 101, 7.0))),
+        (spec("q8.3d", &[2, 1, 32], DType::Q8_0), quantized(&rationals(64, 53, 67, 3.0))),
     ]
 }
 
-fn write_file(
-    metadata: &[(String, MetaValue)],
-    tensors: &[(TensorSpec, Vec<u8>)],
-) -> Result<Vec<u8>, GgufError> {
+fn write_file(metadata: &[(String, MetaValue)], tensors: &[(TensorSpec, Vec<u8>)]) -> Result<Vec<u8>, GgufError> {
     let specs: Vec<TensorSpec> = tensors.iter().map(|(spec, _)| spec.clone()).collect();
     let mut out = Vec::new();
-    write(&mut out, metadata, &specs, |i, w| {
-        w.write_all(&tensors[i].1)
-    })?;
+    write(&mut out, metadata, &specs, |i, w| w.write_all(&tensors[i].1))?;
     Ok(out)
 }
 
 fn assert_tensors(file: &GgufFile, tensors: &[(TensorSpec, Vec<u8>)]) {
     assert_eq!(file.tensors().len(), tensors.len());
     for (info, (spec, data)) in file.tensors().iter().zip(tensors) {
-        assert_eq!(
-            (&info.name, &info.shape, info.dtype),
-            (&spec.name, &spec.shape, spec.dtype)
-        );
+        assert_eq!((&info.name, &info.shape, info.dtype), (&spec.name, &spec.shape, spec.dtype));
         assert_eq!(info.size, data.len(), "{}", info.name);
-        assert_eq!(
-            info.offset % u64::from(file.header().alignment),
-            0,
-            "{}",
-            info.name
-        );
+        assert_eq!(info.offset % u64::from(file.header().alignment), 0, "{}", info.name);
         assert_eq!(file.tensor_data(info), data, "{}", info.name);
         assert_eq!(file.tensor(&spec.name).unwrap(), Some(info));
     }
@@ -343,10 +276,7 @@ fn reads_the_file_written_by_gguf_py() {
     assert_eq!(file.get_f32("test.f32"), Some(1.5));
     assert_eq!(file.get_float("test.f64"), Some(-2.25e-300));
     assert_eq!(file.get_bool("test.bool"), Some(true));
-    assert_eq!(
-        file.get_str_array("test.array.str").map(<[_]>::len),
-        Some(4)
-    );
+    assert_eq!(file.get_str_array("test.array.str").map(<[_]>::len), Some(4));
     assert_eq!(file.get("absent"), None);
     assert_eq!(file.tensor("absent").unwrap(), None);
 }
@@ -368,10 +298,7 @@ fn writer_matches_gguf_py_byte_for_byte() {
 
 fn every_metadata_type() -> Vec<(String, MetaValue)> {
     let deep = MetaArray::Array(vec![
-        MetaArray::Array(vec![
-            MetaArray::F64(vec![1.0, -0.0]),
-            MetaArray::String(vec![]),
-        ]),
+        MetaArray::Array(vec![MetaArray::F64(vec![1.0, -0.0]), MetaArray::String(vec![])]),
         MetaArray::Array(vec![]),
         MetaArray::Bool(vec![false]),
     ]);
@@ -400,18 +327,10 @@ fn every_metadata_type() -> Vec<(String, MetaValue)> {
         MetaValue::Array(MetaArray::F32(vec![f32::INFINITY, -0.5])),
         MetaValue::Array(MetaArray::F64(vec![1e300])),
         MetaValue::Array(MetaArray::Bool(vec![true, true])),
-        MetaValue::Array(MetaArray::String(vec![
-            "a".into(),
-            "".into(),
-            "\u{e9}".into(),
-        ])),
+        MetaValue::Array(MetaArray::String(vec!["a".into(), "".into(), "\u{e9}".into()])),
         MetaValue::Array(deep),
     ];
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (format!("key.{i}"), v))
-        .collect()
+    values.into_iter().enumerate().map(|(i, v)| (format!("key.{i}"), v)).collect()
 }
 
 fn odd_tensors(rng: &mut Rng) -> Vec<(TensorSpec, Vec<u8>)> {
@@ -455,26 +374,18 @@ fn round_trips_every_metadata_type_dtype_and_alignment() {
         assert_eq!(file.metadata(), metadata);
         assert_tensors(&file, &tensors);
         assert_eq!(header.data_offset % u64::from(header.alignment), 0);
-        let padded_end = header
-            .data_end
-            .next_multiple_of(u64::from(header.alignment));
+        let padded_end = header.data_end.next_multiple_of(u64::from(header.alignment));
         assert_eq!(bytes.len() as u64, padded_end, "every tensor is padded");
     }
 }
 
 #[test]
 fn tensor_nbytes_follow_the_ggml_block_layout() {
-    assert_eq!(
-        spec("q", &[3, 64], DType::Q8_0).nbytes().unwrap(),
-        3 * 2 * 34
-    );
+    assert_eq!(spec("q", &[3, 64], DType::Q8_0).nbytes().unwrap(), 3 * 2 * 34);
     assert_eq!(spec("h", &[5, 3], DType::F16).nbytes().unwrap(), 30);
     assert_eq!(spec("b", &[4], DType::BF16).nbytes().unwrap(), 8);
     assert_eq!(spec("f", &[], DType::F32).nbytes().unwrap(), 4);
-    assert_eq!(
-        GgmlType::from_id(12).map(|t| (t.name(), t.block_size(), t.type_size())),
-        Some(("Q4_K", 256, 144))
-    );
+    assert_eq!(GgmlType::from_id(12).map(|t| (t.name(), t.block_size(), t.type_size())), Some(("Q4_K", 256, 144)));
     assert_eq!(GgmlType::from_id(4), None, "Q4_2 was removed from ggml");
     for dtype in [DType::F32, DType::F16, DType::BF16, DType::Q8_0] {
         assert_eq!(GgmlType::from(dtype).dtype(), Some(dtype));
@@ -489,10 +400,7 @@ fn tight_file() -> Vec<u8> {
     let mut rng = Rng(3);
     let metadata = vec![
         ("general.architecture".to_owned(), s("blip")),
-        (
-            "tokens".to_owned(),
-            MetaValue::Array(MetaArray::String(vec!["[PAD]".into(), "a".into()])),
-        ),
+        ("tokens".to_owned(), MetaValue::Array(MetaArray::String(vec!["[PAD]".into(), "a".into()]))),
     ];
     let tensors = vec![
         (spec("w", &[2, 32], DType::Q8_0), quantized(&[0.25; 64])),
@@ -500,10 +408,7 @@ fn tight_file() -> Vec<u8> {
         (spec("last", &[16], DType::F32), rng.bytes(64)),
     ];
     let bytes = write_file(&metadata, &tensors).unwrap();
-    assert_eq!(
-        GgufFile::parse(&bytes).unwrap().header().data_end,
-        bytes.len() as u64
-    );
+    assert_eq!(GgufFile::parse(&bytes).unwrap().header().data_end, bytes.len() as u64);
     bytes
 }
 
@@ -511,18 +416,13 @@ fn tight_file() -> Vec<u8> {
 fn parse_header_works_on_a_prefix_and_asks_for_what_it_needs() {
     let bytes = tight_file();
     let file = GgufFile::parse(&bytes).unwrap();
-    let header_len = (0..=bytes.len())
-        .find(|&n| parse_header(&bytes[..n]).is_ok())
-        .unwrap();
+    let header_len = (0..=bytes.len()).find(|&n| parse_header(&bytes[..n]).is_ok()).unwrap();
     assert!(header_len as u64 <= file.header().data_offset);
     for n in 0..header_len {
         match parse_header(&bytes[..n]) {
             Err(GgufError::Truncated { needed, available }) => {
                 assert_eq!(available, n as u64);
-                assert!(
-                    needed > n as u64 && needed <= header_len as u64,
-                    "{n}: {needed}"
-                );
+                assert!(needed > n as u64 && needed <= header_len as u64, "{n}: {needed}");
             }
             other => panic!("prefix of {n} bytes: {other:?}"),
         }
@@ -531,10 +431,7 @@ fn parse_header_works_on_a_prefix_and_asks_for_what_it_needs() {
     assert_eq!(&header, file.header());
     let mut previous_end = header.data_offset;
     for info in &header.tensors {
-        assert!(
-            info.offset >= previous_end,
-            "tensors are stored in list order"
-        );
+        assert!(info.offset >= previous_end, "tensors are stored in list order");
         let end = (info.offset as usize) + info.size;
         assert_eq!(info.data(&bytes[..end - 1]), None);
         assert_eq!(info.data(&bytes[..end]), Some(file.tensor_data(info)));
@@ -559,10 +456,7 @@ fn padding_after_the_last_tensor_may_be_missing() {
     let end = GgufFile::parse(&bytes).unwrap().header().data_end as usize;
     assert!(end < bytes.len());
     assert!(GgufFile::parse(&bytes[..end]).is_ok());
-    assert!(matches!(
-        GgufFile::parse(&bytes[..end - 1]),
-        Err(GgufError::DataOutOfBounds { .. })
-    ));
+    assert!(matches!(GgufFile::parse(&bytes[..end - 1]), Err(GgufError::DataOutOfBounds { .. })));
 }
 
 #[test]
@@ -641,21 +535,13 @@ fn parse(bytes: &[u8]) -> Result<GgufFile<'_>, GgufError> {
 
 /// A file with one tensor and `data_len` bytes of data.
 fn one_tensor(ggml_dims: &[u64], type_id: u32, offset: u64, data_len: usize) -> Vec<u8> {
-    Raw::new(3, 1, 0)
-        .tensor("w", ggml_dims, type_id, offset)
-        .with_data(data_len)
+    Raw::new(3, 1, 0).tensor("w", ggml_dims, type_id, offset).with_data(data_len)
 }
 
 #[test]
 fn refuses_wrong_magic_and_versions() {
     assert!(matches!(parse(b"GGUG\x03\0\0\0"), Err(GgufError::BadMagic(m)) if &m == b"GGUG"));
-    assert!(matches!(
-        parse(b"GG"),
-        Err(GgufError::Truncated {
-            needed: 4,
-            available: 2
-        })
-    ));
+    assert!(matches!(parse(b"GG"), Err(GgufError::Truncated { needed: 4, available: 2 })));
     for version in [0, 1, 4, 99] {
         let bytes = Raw::new(version, 0, 0).0;
         assert!(matches!(parse(&bytes), Err(GgufError::UnsupportedVersion(v)) if v == version));
@@ -669,42 +555,19 @@ fn refuses_wrong_magic_and_versions() {
 #[test]
 fn refuses_counts_and_lengths_the_input_cannot_hold() {
     let huge_key = Raw::new(3, 0, 1).u64(1 << 60).0.clone();
-    assert!(
-        matches!(parse(&huge_key), Err(GgufError::Truncated { needed, .. }) if needed > 1 << 60)
-    );
+    assert!(matches!(parse(&huge_key), Err(GgufError::Truncated { needed, .. }) if needed > 1 << 60));
     let huge_kv_count = Raw::new(3, 0, 1 << 40).0;
-    assert!(matches!(
-        parse(&huge_kv_count),
-        Err(GgufError::Truncated { .. })
-    ));
+    assert!(matches!(parse(&huge_kv_count), Err(GgufError::Truncated { .. })));
     let huge_tensor_count = Raw::new(3, 1 << 40, 0).0;
-    assert!(matches!(
-        parse(&huge_tensor_count),
-        Err(GgufError::Truncated { .. })
-    ));
+    assert!(matches!(parse(&huge_tensor_count), Err(GgufError::Truncated { .. })));
     let all_ones = Raw::new(3, u64::MAX, u64::MAX).0;
     assert!(matches!(parse(&all_ones), Err(GgufError::Truncated { .. })));
     for elem_type in 0..=12 {
-        let huge_array = Raw::new(3, 0, 1)
-            .str("a")
-            .u32(9)
-            .u32(elem_type)
-            .u64(1 << 50)
-            .0
-            .clone();
-        assert!(
-            matches!(parse(&huge_array), Err(GgufError::Truncated { .. })),
-            "{elem_type}"
-        );
+        let huge_array = Raw::new(3, 0, 1).str("a").u32(9).u32(elem_type).u64(1 << 50).0.clone();
+        assert!(matches!(parse(&huge_array), Err(GgufError::Truncated { .. })), "{elem_type}");
     }
     let huge_name = Raw::new(3, 1, 0).u64(u64::MAX).0.clone();
-    assert!(matches!(
-        parse(&huge_name),
-        Err(GgufError::Truncated {
-            needed: u64::MAX,
-            ..
-        })
-    ));
+    assert!(matches!(parse(&huge_name), Err(GgufError::Truncated { needed: u64::MAX, .. })));
 }
 
 #[test]
@@ -713,18 +576,12 @@ fn refuses_bad_metadata() {
     let err = parse(&unknown).unwrap_err();
     assert!(matches!(&err, GgufError::UnknownValueType { key, type_id: 13 } if key == "k"));
     let unknown_elem = Raw::new(3, 0, 1).str("k").u32(9).u32(77).u64(0).0.clone();
-    assert!(matches!(
-        parse(&unknown_elem),
-        Err(GgufError::UnknownValueType { type_id: 77, .. })
-    ));
+    assert!(matches!(parse(&unknown_elem), Err(GgufError::UnknownValueType { type_id: 77, .. })));
 
     let mut bad_utf8 = Raw::new(3, 0, 1);
     bad_utf8.u64(2).0.extend_from_slice(&[0xc3, 0x28]);
     bad_utf8.u32(0).0.push(0);
-    assert!(matches!(
-        parse(&bad_utf8.0),
-        Err(GgufError::InvalidUtf8 { offset: 32 })
-    ));
+    assert!(matches!(parse(&bad_utf8.0), Err(GgufError::InvalidUtf8 { offset: 32 })));
 
     let mut duplicate = Raw::new(3, 0, 2);
     duplicate.str("k").u32(4).u32(1).str("k").u32(4).u32(2);
@@ -737,10 +594,7 @@ fn refuses_bad_metadata() {
             4 => raw.u32(value as u32),
             _ => raw.u64(value),
         };
-        assert!(
-            matches!(parse(&raw.0), Err(GgufError::BadAlignment(_))),
-            "{type_id} {value}"
-        );
+        assert!(matches!(parse(&raw.0), Err(GgufError::BadAlignment(_))), "{type_id} {value}");
     }
 }
 
@@ -760,53 +614,28 @@ fn bounds_array_nesting() {
     assert!(parse(&nested_arrays(16)).is_ok());
     let err = parse(&nested_arrays(17)).unwrap_err();
     assert!(matches!(&err, GgufError::NestingTooDeep { key } if key == "deep"));
-    assert!(matches!(
-        parse(&nested_arrays(100_000)),
-        Err(GgufError::NestingTooDeep { .. })
-    ));
+    assert!(matches!(parse(&nested_arrays(100_000)), Err(GgufError::NestingTooDeep { .. })));
 }
 
 #[test]
 fn refuses_bad_tensor_infos() {
     let five_dims = one_tensor(&[1, 1, 1, 1, 1], 0, 0, 4);
-    assert!(matches!(
-        parse(&five_dims),
-        Err(GgufError::TooManyDims { n_dims: 5, .. })
-    ));
+    assert!(matches!(parse(&five_dims), Err(GgufError::TooManyDims { n_dims: 5, .. })));
     let too_many_elements = one_tensor(&[1 << 32, 1 << 32, 2], 0, 0, 0);
-    assert!(matches!(
-        parse(&too_many_elements),
-        Err(GgufError::TooLarge { .. })
-    ));
+    assert!(matches!(parse(&too_many_elements), Err(GgufError::TooLarge { .. })));
     let too_many_bytes = one_tensor(&[1 << 62], 0, 0, 0);
-    assert!(matches!(
-        parse(&too_many_bytes),
-        Err(GgufError::TooLarge { .. })
-    ));
+    assert!(matches!(parse(&too_many_bytes), Err(GgufError::TooLarge { .. })));
     let end_overflows = one_tensor(&[8], 0, u64::MAX - 31, 0);
-    assert!(matches!(
-        parse(&end_overflows),
-        Err(GgufError::TooLarge { .. })
-    ));
+    assert!(matches!(parse(&end_overflows), Err(GgufError::TooLarge { .. })));
 
     let err = parse(&one_tensor(&[4], 99, 0, 16)).unwrap_err();
     assert!(matches!(&err, GgufError::UnknownGgmlType { tensor, type_id: 99 } if tensor == "w"));
     assert_eq!(err.to_string(), "tensor \"w\" has unknown ggml type 99");
 
     let partial_q8 = one_tensor(&[48], 8, 0, 64);
-    assert!(matches!(
-        parse(&partial_q8),
-        Err(GgufError::PartialBlock {
-            row: 48,
-            block: 32,
-            ..
-        })
-    ));
+    assert!(matches!(parse(&partial_q8), Err(GgufError::PartialBlock { row: 48, block: 32, .. })));
     let partial_q4k = one_tensor(&[100], 12, 0, 64);
-    assert!(matches!(
-        parse(&partial_q4k),
-        Err(GgufError::PartialBlock { block: 256, .. })
-    ));
+    assert!(matches!(parse(&partial_q4k), Err(GgufError::PartialBlock { block: 256, .. })));
 }
 
 #[test]
@@ -817,62 +646,29 @@ fn refuses_bad_tensor_offsets() {
     assert!(matches!(err, GgufError::DataOutOfBounds { end, len, .. } if end > len));
 
     let misaligned = one_tensor(&[8], 0, 4, 64);
-    assert!(matches!(
-        parse(&misaligned),
-        Err(GgufError::Misaligned {
-            offset: 4,
-            alignment: 32,
-            ..
-        })
-    ));
+    assert!(matches!(parse(&misaligned), Err(GgufError::Misaligned { offset: 4, alignment: 32, .. })));
 
     let two = |first: u64, second: u64| {
-        Raw::new(3, 2, 0)
-            .tensor("a", &[16], 0, first)
-            .tensor("b", &[16], 0, second)
-            .with_data(256)
+        Raw::new(3, 2, 0).tensor("a", &[16], 0, first).tensor("b", &[16], 0, second).with_data(256)
     };
     assert!(parse(&two(0, 64)).is_ok());
-    assert!(matches!(
-        parse(&two(0, 32)),
-        Err(GgufError::OutOfOrder {
-            previous_end: 64,
-            ..
-        })
-    ));
-    assert!(matches!(
-        parse(&two(64, 0)),
-        Err(GgufError::OutOfOrder { .. })
-    ));
+    assert!(matches!(parse(&two(0, 32)), Err(GgufError::OutOfOrder { previous_end: 64, .. })));
+    assert!(matches!(parse(&two(64, 0)), Err(GgufError::OutOfOrder { .. })));
 
-    let duplicate = Raw::new(3, 2, 0)
-        .tensor("a", &[8], 0, 0)
-        .tensor("a", &[8], 0, 32)
-        .with_data(64);
+    let duplicate = Raw::new(3, 2, 0).tensor("a", &[8], 0, 0).tensor("a", &[8], 0, 32).with_data(64);
     assert!(matches!(parse(&duplicate), Err(GgufError::DuplicateTensor(n)) if n == "a"));
 }
 
 #[test]
 fn lists_tensors_of_other_ggml_types() {
     // Q5_K (id 13): listed, not decoded (Q4_0 and Q4_K are: tests/q4_gguf.rs).
-    let bytes = Raw::new(3, 2, 0)
-        .tensor("q5", &[256, 2], 13, 0)
-        .tensor("f", &[4], 0, 352)
-        .with_data(352 + 16);
+    let bytes = Raw::new(3, 2, 0).tensor("q5", &[256, 2], 13, 0).tensor("f", &[4], 0, 352).with_data(352 + 16);
     let file = parse(&bytes).unwrap();
-    let [other] = file.other_tensors() else {
-        panic!("{:?}", file.other_tensors())
-    };
-    assert_eq!(
-        (other.name.as_str(), other.shape.as_slice()),
-        ("q5", &[2, 256][..])
-    );
+    let [other] = file.other_tensors() else { panic!("{:?}", file.other_tensors()) };
+    assert_eq!((other.name.as_str(), other.shape.as_slice()), ("q5", &[2, 256][..]));
     assert_eq!((other.ggml_type.name(), other.size), ("Q5_K", 2 * 176));
     let err = file.tensor("q5").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "tensor \"q5\" has ggml type Q5_K, which is not supported"
-    );
+    assert_eq!(err.to_string(), "tensor \"q5\" has ggml type Q5_K, which is not supported");
     let f = file.tensor("f").unwrap().unwrap();
     assert_eq!(file.tensor_data(f).len(), 16);
 }
@@ -896,10 +692,7 @@ fn errors_are_one_line() {
     ];
     for err in errors {
         let message = err.to_string();
-        assert!(
-            !message.is_empty() && !message.contains('\n'),
-            "{message:?}"
-        );
+        assert!(!message.is_empty() && !message.contains('\n'), "{message:?}");
     }
 }
 
@@ -910,20 +703,11 @@ fn errors_are_one_line() {
 fn writer_checks_the_data_it_is_given() {
     let tensors = [spec("a", &[4], DType::F32), spec("b", &[2], DType::F16)];
     for (len, written) in [(3, 3), (5, 5)] {
-        let result = write(&mut Vec::new(), &[], &tensors, |i, w| {
-            w.write_all(&vec![0; [16, len][i]])
-        });
-        let expected_err = GgufError::DataSizeMismatch {
-            index: 1,
-            tensor: "b".into(),
-            expected: 4,
-            written,
-        };
+        let result = write(&mut Vec::new(), &[], &tensors, |i, w| w.write_all(&vec![0; [16, len][i]]));
+        let expected_err = GgufError::DataSizeMismatch { index: 1, tensor: "b".into(), expected: 4, written };
         assert_eq!(result.unwrap_err().to_string(), expected_err.to_string());
     }
-    let failing = write(&mut Vec::new(), &[], &tensors, |_, _| {
-        Err(io::Error::other("disk full"))
-    });
+    let failing = write(&mut Vec::new(), &[], &tensors, |_, _| Err(io::Error::other("disk full")));
     assert!(matches!(failing, Err(GgufError::Io(e)) if e.to_string() == "disk full"));
 }
 
@@ -931,42 +715,20 @@ fn writer_checks_the_data_it_is_given() {
 fn writer_refuses_what_the_reader_would_refuse() {
     let ok = |name: &str| (name.to_owned(), MetaValue::U8(1));
     let try_write = |metadata: &[(String, MetaValue)], tensors: &[TensorSpec]| {
-        write(&mut Vec::new(), metadata, tensors, |i, w| {
-            w.write_all(&vec![0; tensors[i].nbytes().unwrap()])
-        })
+        write(&mut Vec::new(), metadata, tensors, |i, w| w.write_all(&vec![0; tensors[i].nbytes().unwrap()]))
     };
     let q8 = spec("q", &[2, 48], DType::Q8_0);
-    assert!(matches!(
-        try_write(&[], &[q8]),
-        Err(GgufError::PartialBlock { row: 48, .. })
-    ));
+    assert!(matches!(try_write(&[], &[q8]), Err(GgufError::PartialBlock { row: 48, .. })));
     let five = spec("five", &[1, 1, 1, 1, 1], DType::F32);
-    assert!(matches!(
-        try_write(&[], &[five]),
-        Err(GgufError::TooManyDims { n_dims: 5, .. })
-    ));
+    assert!(matches!(try_write(&[], &[five]), Err(GgufError::TooManyDims { n_dims: 5, .. })));
     let twice = [spec("t", &[1], DType::F32), spec("t", &[2], DType::F32)];
-    assert!(matches!(
-        try_write(&[], &twice),
-        Err(GgufError::DuplicateTensor(_))
-    ));
-    assert!(matches!(
-        try_write(&[ok("k"), ok("k")], &[]),
-        Err(GgufError::DuplicateKey(_))
-    ));
+    assert!(matches!(try_write(&[], &twice), Err(GgufError::DuplicateTensor(_))));
+    assert!(matches!(try_write(&[ok("k"), ok("k")], &[]), Err(GgufError::DuplicateKey(_))));
     for bad in [MetaValue::U32(48), MetaValue::U32(0), MetaValue::U64(32)] {
         let metadata = [(ALIGNMENT_KEY.to_owned(), bad)];
-        assert!(matches!(
-            try_write(&metadata, &[]),
-            Err(GgufError::BadAlignment(_))
-        ));
+        assert!(matches!(try_write(&metadata, &[]), Err(GgufError::BadAlignment(_))));
     }
-    let deep = (0..16).fold(MetaArray::U8(vec![]), |inner, _| {
-        MetaArray::Array(vec![inner])
-    });
+    let deep = (0..16).fold(MetaArray::U8(vec![]), |inner, _| MetaArray::Array(vec![inner]));
     let metadata = [("deep".to_owned(), MetaValue::Array(deep))];
-    assert!(matches!(
-        try_write(&metadata, &[]),
-        Err(GgufError::NestingTooDeep { .. })
-    ));
+    assert!(matches!(try_write(&metadata, &[]), Err(GgufError::NestingTooDeep { .. })));
 }

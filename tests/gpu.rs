@@ -20,7 +20,9 @@ fn gpu() -> Option<GpuBackend> {
             eprintln!("GPU adapter: {:?}", b.adapter());
             Some(b)
         }
-        Err(e) if std::env::var("EDGECAP_REQUIRE_GPU").is_ok_and(|v| v == "1") => panic!("EDGECAP_REQUIRE_GPU=1 but {e}"),
+        Err(e) if std::env::var("EDGECAP_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("EDGECAP_REQUIRE_GPU=1 but {e}")
+        }
         Err(e) => {
             eprintln!("skipped: {e}");
             None
@@ -123,14 +125,22 @@ fn ops<B: Backend>(b: &B, stored: bool) -> Vec<(String, Vec<f32>)> {
     out.push(("last_position".into(), read(&b.last_position(&x).unwrap())));
     // Attention: vision-like (non-causal, 70 positions), decoder self-attention (causal, a query
     // block after a cache), and beams sharing one image's keys.
-    for (bq, bk, sq, sk, heads, causal, seed) in
-        [(1, 1, 70, 70, 3, false, 40), (2, 2, 3, 7, 2, true, 41), (3, 1, 1, 70, 4, false, 42), (1, 1, 6, 6, 1, true, 43)]
-    {
+    for (bq, bk, sq, sk, heads, causal, seed) in [
+        (1, 1, 70, 70, 3, false, 40),
+        (2, 2, 3, 7, 2, true, 41),
+        (3, 1, 1, 70, 4, false, 42),
+        (1, 1, 6, 6, 1, true, 43),
+    ] {
         let hd = 24;
         let q = b.upload_f32(&values(bq * sq * hd, seed), &[bq, sq, hd]).unwrap();
-        let k = b.upload_f32(&values(bk * sk * hd, seed + 1).iter().map(|v| v * 4.0).collect::<Vec<_>>(), &[bk, sk, hd]).unwrap();
+        let k = b
+            .upload_f32(&values(bk * sk * hd, seed + 1).iter().map(|v| v * 4.0).collect::<Vec<_>>(), &[bk, sk, hd])
+            .unwrap();
         let v = b.upload_f32(&values(bk * sk * hd, seed + 2), &[bk, sk, hd]).unwrap();
-        out.push((format!("attention b{bq} bk{bk} sq{sq} sk{sk} h{heads} causal {causal}"), read(&b.attention(&q, &k, &v, heads, causal).unwrap())));
+        out.push((
+            format!("attention b{bq} bk{bk} sq{sq} sk{sk} h{heads} causal {causal}"),
+            read(&b.attention(&q, &k, &v, heads, causal).unwrap()),
+        ));
     }
     // Patch embedding: 3×24×16 pixels, patch 8, 10 features.
     let px = b.upload_f32(&values(3 * 24 * 16, 50), &[3, 24, 16]).unwrap();
@@ -148,7 +158,13 @@ fn ops<B: Backend>(b: &B, stored: bool) -> Vec<(String, Vec<f32>)> {
         out.push((format!("embedding q8 {quantize}"), read(&b.embedding(&t, &ids).unwrap())));
     }
     // Linear layers with their epilogues (GELU, a residual), GEMV and GEMM, Q8_0 and f32.
-    for (m, n, k, quantize, seed) in [(1, 70, 64, true, 80), (5, 33, 96, true, 81), (70, 70, 64, true, 82), (3, 37, 48, false, 83), (70, 65, 48, false, 84)] {
+    for (m, n, k, quantize, seed) in [
+        (1, 70, 64, true, 80),
+        (5, 33, 96, true, 81),
+        (70, 70, 64, true, 82),
+        (3, 37, 48, false, 83),
+        (70, 65, 48, false, 84),
+    ] {
         let w = Matrix::new(n, k, seed, quantize);
         let w = b.weight(&w.view(stored)).unwrap();
         let x = b.upload_f32(&values(m * k, seed + 10), &[1, m, k]).unwrap();
@@ -167,7 +183,10 @@ fn ops<B: Backend>(b: &B, stored: bool) -> Vec<(String, Vec<f32>)> {
         let (k, v) = (b.narrow_last(&qkv, hd, hd).unwrap(), b.narrow_last(&qkv, 2 * hd, hd).unwrap());
         let q = b.upload_f32(&values(b_ * sq * hd, seed + 1), &[b_, sq, hd]).unwrap();
         let q = if sq == sk { b.narrow_last(&qkv, 0, hd).unwrap() } else { q };
-        out.push((format!("attention on views b{b_} sq{sq} sk{sk} h{heads} d{d}"), read(&b.attention(&q, &k, &v, heads, false).unwrap())));
+        out.push((
+            format!("attention on views b{b_} sq{sq} sk{sk} h{heads} d{d}"),
+            read(&b.attention(&q, &k, &v, heads, false).unwrap()),
+        ));
     }
     // The decoder's cached self-attention: a 3-position prompt, two single steps, beams
     // reordered in between (as beam search does).
@@ -175,7 +194,10 @@ fn ops<B: Backend>(b: &B, stored: bool) -> Vec<(String, Vec<f32>)> {
     let mut cache = b.new_cache(8, width).unwrap();
     for (step, s) in [3usize, 1, 1].into_iter().enumerate() {
         let qkv = b.upload_f32(&values(2 * s * 3 * width, 100 + step as u64), &[2, s, 3 * width]).unwrap();
-        out.push((format!("cached attention step {step}"), read(&b.cached_attention(&qkv, &mut cache, heads).unwrap())));
+        out.push((
+            format!("cached attention step {step}"),
+            read(&b.cached_attention(&qkv, &mut cache, heads).unwrap()),
+        ));
         if step == 1 {
             b.reorder_cache(&mut cache, &[1, 1]).unwrap();
         }
@@ -209,7 +231,8 @@ fn q4_matches_the_cpu_backend() {
     ] {
         let w = Matrix::of(n, k, seed, dtype);
         // Activations of a few magnitudes per block, zeros and ties of the Q8_0 rounding included.
-        let mut xv: Vec<f32> = values(m * k, seed + 10).iter().enumerate().map(|(i, v)| v * [0.01, 1.0, 30.0][(i / 32) % 3]).collect();
+        let mut xv: Vec<f32> =
+            values(m * k, seed + 10).iter().enumerate().map(|(i, v)| v * [0.01, 1.0, 30.0][(i / 32) % 3]).collect();
         xv[..32].fill(0.0);
         xv[40] = 127.0;
         xv[41] = 0.5;
@@ -230,7 +253,7 @@ fn q4_outputs<B: Backend>(b: &B, w: &Matrix, x: &[f32], (m, n, k): (usize, usize
     let bias = b.upload_f32(&values(n, seed + 20), &[n]).unwrap();
     let res = b.upload_f32(&values(m * n, seed + 30), &[1, m, n]).unwrap();
     let mut y = read(&b.linear(&x, &w, None).unwrap());
-    y.extend(read(&b.linear_fused(&x, &w, Some(&bias), seed % 2 == 0, Some(&res)).unwrap()));
+    y.extend(read(&b.linear_fused(&x, &w, Some(&bias), seed.is_multiple_of(2), Some(&res)).unwrap()));
     y
 }
 
@@ -281,7 +304,8 @@ fn vision_states_and_step0_logits_match_hf() {
         let Some(g) = gpu() else { return };
         let cap = gpu_model(g, model);
         let r = reference(reference_file);
-        let meta: serde_json::Value = serde_json::from_slice(&read(&reference_file.replace(".safetensors", ".json"))).unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_slice(&read(&reference_file.replace(".safetensors", ".json"))).unwrap();
         let (vision, logits) = vision_and_step0(&cap, meta["image"].as_str().unwrap());
         let dv = max_abs_diff(&vision, &r["vision_last_hidden_state"].1);
         let dl = max_abs_diff(&logits, &r["step0_logits"].1);
@@ -333,7 +357,11 @@ fn buffers_are_reused_across_captions_and_reads_are_few() {
     // Only the pixels are copied in per caption; position ids and the prefix are uploaded once.
     assert_eq!(after.uploads - first.uploads, 3, "host uploads in three captions");
     // 20 greedy steps read five at a time: four readbacks, four submits per caption at most.
-    assert!((after.readbacks - first.readbacks) / 3 <= 4, "{} readbacks per caption", (after.readbacks - first.readbacks) / 3);
+    assert!(
+        (after.readbacks - first.readbacks) / 3 <= 4,
+        "{} readbacks per caption",
+        (after.readbacks - first.readbacks) / 3
+    );
     assert!((after.submits - first.submits) / 3 <= 4, "{} submits per caption", (after.submits - first.submits) / 3);
 }
 
@@ -445,7 +473,15 @@ fn four_bit_models_caption_alike_on_cpu_and_gpu_in_every_case() {
             let config = String::from_utf8(read(&format!("{}/config.json", case.model))).unwrap();
             let tok = String::from_utf8(tokenizer_json()).unwrap();
             let mut gguf = Vec::new();
-            convert_to_gguf(&st, &config, Some(&tok), &ConvertOptions { dtype: TargetDType::Q4_0, compat_candle: false }, &mut gguf, |_, _| {}).unwrap();
+            convert_to_gguf(
+                &st,
+                &config,
+                Some(&tok),
+                &ConvertOptions { dtype: TargetDType::Q4_0, compat_candle: false },
+                &mut gguf,
+                |_, _| {},
+            )
+            .unwrap();
             let cpu = Captioner::load(CpuBackend, &gguf, None, None).unwrap();
             let gpu = Captioner::load(gpu().unwrap(), &gguf, None, None).unwrap();
             (cpu, gpu)

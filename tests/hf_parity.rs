@@ -52,7 +52,8 @@ fn hub_layout_with_explicit_lm_head_gives_identical_results() {
         let img = decode_image(&read(image)).unwrap();
         for mode in ["greedy", "prompt", "beam3"] {
             let o = mode_options(mode);
-            let (x, y) = (pollster::block_on(a.caption(&img, &o)).unwrap(), pollster::block_on(b.caption(&img, &o)).unwrap());
+            let (x, y) =
+                (pollster::block_on(a.caption(&img, &o)).unwrap(), pollster::block_on(b.caption(&img, &o)).unwrap());
             assert_eq!(x.token_ids, y.token_ids, "{image} {mode}");
         }
     }

@@ -18,7 +18,11 @@ fn q4_tensors_decode_as_gguf_py_does() {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     let file = GgufFile::parse(&bytes).unwrap();
-    let expect = [("q4_0.quantized", DType::Q4_0, [4, 96]), ("q4_0.raw", DType::Q4_0, [3, 64]), ("q4_k.raw", DType::Q4_K, [2, 512])];
+    let expect = [
+        ("q4_0.quantized", DType::Q4_0, [4, 96]),
+        ("q4_0.raw", DType::Q4_0, [3, 64]),
+        ("q4_k.raw", DType::Q4_K, [2, 512]),
+    ];
     assert!(file.other_tensors().is_empty(), "undecodable tensors: {:?}", file.other_tensors());
     let mut at = 0;
     for (name, dtype, shape) in expect {
@@ -51,7 +55,8 @@ fn read(name: &str) -> Vec<u8> {
 /// ggml's own library by tests/fixtures/tools/ggml_q4_reference.py (`--check` in scripts/test.sh).
 #[test]
 fn q4_quantizers_write_what_ggml_writes() {
-    let x: Vec<f32> = read("q4_quant_input.f32").chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let x: Vec<f32> =
+        read("q4_quant_input.f32").chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     type Quantizer = fn(&[f32], &mut Vec<u8>) -> Result<(), edgecap::weights::q4::Q4Error>;
     let cases: [(&str, Quantizer, usize, usize); 2] = [
         ("q4_quant_ggml.q4_0", edgecap::weights::q4::quantize_q4_0, 32, 18),
@@ -62,8 +67,21 @@ fn q4_quantizers_write_what_ggml_writes() {
         let mut got = Vec::new();
         quantize(&x, &mut got).unwrap();
         assert_eq!(got.len(), want.len(), "{file}: length");
-        let bad: Vec<usize> = got.chunks_exact(bytes).zip(want.chunks_exact(bytes)).enumerate().filter(|(_, (g, w))| g != w).map(|(i, _)| i).collect();
-        assert!(bad.is_empty(), "{file}: {} of {} blocks differ from ggml's, first block {} (values {}..)", bad.len(), want.len() / bytes, bad[0], bad[0] * values);
+        let bad: Vec<usize> = got
+            .chunks_exact(bytes)
+            .zip(want.chunks_exact(bytes))
+            .enumerate()
+            .filter(|(_, (g, w))| g != w)
+            .map(|(i, _)| i)
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{file}: {} of {} blocks differ from ggml's, first block {} (values {}..)",
+            bad.len(),
+            want.len() / bytes,
+            bad[0],
+            bad[0] * values
+        );
     }
 }
 

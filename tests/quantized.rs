@@ -28,7 +28,8 @@ fn quantized(model: &str, dtype: TargetDType) -> Captioner<CpuBackend> {
 /// (top-1 agreements, steps, max |logit error|) over HF's greedy path for one reference file.
 fn agreement(cap: &Captioner<CpuBackend>, reference_file: &str) -> (usize, usize, f32) {
     let r = reference(reference_file);
-    let meta: serde_json::Value = serde_json::from_slice(&read(&reference_file.replace(".safetensors", ".json"))).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&read(&reference_file.replace(".safetensors", ".json"))).unwrap();
     let ids: Vec<u32> = serde_json::from_value(meta["uncond_ids"].clone()).unwrap();
     let (shape, step_logits) = &r["gen_uncond_step_logits"];
     let (steps, vocab) = (shape[0], shape[1]);

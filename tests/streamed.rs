@@ -19,7 +19,8 @@ fn tiny_gguf(dtype: TargetDType) -> Vec<u8> {
     let config = String::from_utf8(read(&format!("{model}/config.json"))).unwrap();
     let tok = String::from_utf8(tokenizer_json()).unwrap();
     let mut gguf = Vec::new();
-    convert_to_gguf(&st, &config, Some(&tok), &ConvertOptions { dtype, compat_candle: false }, &mut gguf, |_, _| {}).unwrap();
+    convert_to_gguf(&st, &config, Some(&tok), &ConvertOptions { dtype, compat_candle: false }, &mut gguf, |_, _| {})
+        .unwrap();
     gguf
 }
 
@@ -96,7 +97,14 @@ fn damaged_files_are_refused_with_an_error() {
     // Cut inside the header, inside the tensor data, and one byte short of the end.
     for cut in [0, 3, 100, header.data_offset as usize - 1, header.data_offset as usize + 1000, gguf.len() - 1] {
         let e = err(&gguf[..cut]);
-        assert!(e.contains("truncated") || e.contains("too short") || e.contains("past the end") || e.contains("out of bounds") || e.contains("end"), "cut at {cut}: {e}");
+        assert!(
+            e.contains("truncated")
+                || e.contains("too short")
+                || e.contains("past the end")
+                || e.contains("out of bounds")
+                || e.contains("end"),
+            "cut at {cut}: {e}"
+        );
     }
     let mut bad_magic = gguf.clone();
     bad_magic[0] = b'X';

@@ -42,9 +42,13 @@ async fn a_fixture_image_captions_like_transformers_on_webgpu() {
 #[wasm_bindgen_test]
 async fn spec_default_limits_and_64_dispatch_submits_caption_the_same() {
     use edgecap::backend::gpu::{GpuLimits, GpuOptions};
-    let gpu = GpuBackend::with_options(GpuOptions { limits: GpuLimits::Default, submit_every: Some(64), ..Default::default() })
-        .await
-        .expect("the browser gives a WebGPU device with the default limits");
+    let gpu = GpuBackend::with_options(GpuOptions {
+        limits: GpuLimits::Default,
+        submit_every: Some(64),
+        ..Default::default()
+    })
+    .await
+    .expect("the browser gives a WebGPU device with the default limits");
     let cap = captions_the_fixture_like_transformers(gpu).await;
     let stats = cap.backend.stats();
     assert!(stats.max_dispatches_per_submit <= 64, "{stats:?}");
@@ -62,7 +66,9 @@ async fn captions_the_fixture_like_transformers(gpu: GpuBackend) -> Captioner<Gp
     }
     let cases: File = serde_json::from_str(CASES).unwrap();
     let mut compared = 0;
-    for case in cases.cases.iter().filter(|c| c.model == "models/blip-tiny-random" && c.image == "images/synthetic_160x120.png") {
+    for case in
+        cases.cases.iter().filter(|c| c.model == "models/blip-tiny-random" && c.image == "images/synthetic_160x120.png")
+    {
         let got = cap.caption(&image, &common::mode_options(&case.mode)).await.expect("captions");
         assert_eq!(got.token_ids, case.token_ids, "{}", case.mode);
         compared += 1;
@@ -107,7 +113,8 @@ async fn every_case_captions_like_transformers_on_the_wasm_cpu_backend() {
     let mut compared = 0;
     for case in cases.cases.iter().filter(|c| c.model == "models/blip-tiny-random") {
         let bytes = IMAGES.iter().find(|(name, _)| *name == case.image).expect("image included").1;
-        let got = cap.caption(&decode_image(bytes).unwrap(), &common::mode_options(&case.mode)).await.expect("captions");
+        let got =
+            cap.caption(&decode_image(bytes).unwrap(), &common::mode_options(&case.mode)).await.expect("captions");
         assert_eq!(got.token_ids, case.token_ids, "{} {}", case.image, case.mode);
         compared += 1;
     }

@@ -33,11 +33,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { ensureE2eDeps } from './e2e-deps.mjs';
 import { start } from '../../tests/e2e/server.mjs';
 
 ensureE2eDeps();
-const { CHROMIUM_FLAGS } = await import('../../tests/e2e/harness.mjs');
+const { CHROMIUM, CHROMIUM_FLAGS } = await import('../../tests/e2e/harness.mjs');
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // playwright-core is installed for tests/e2e (npm ci there).
@@ -46,24 +47,36 @@ const MiB = 1048576;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const mib = (b) => (b == null ? '-' : (b / MiB).toFixed(0));
 
-function parseArgs(argv) {
+function options(args) {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      dist: { type: 'string' },
+      model: { type: 'string' },
+      captions: { type: 'string', default: '20' },
+      'budget-webgpu-mb': { type: 'string', default: '700' },
+      'budget-cpu-mb': { type: 'string', default: '900' },
+      backend: { type: 'string', default: 'auto' },
+      'sample-ms': { type: 'string', default: '250' },
+      'phase-timeout-s': { type: 'string', default: '600' },
+      'caption-timeout-s': { type: 'string', default: '300' },
+      phases: { type: 'string', default: 'webgpu-load,gpu-loss-cpu' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   const a = {
-    dist: null, model: null, captions: 20, budgetWebgpuMb: 700, budgetCpuMb: 900, backend: 'auto',
-    sampleMs: 250, phaseTimeoutS: 600, captionTimeoutS: 300, phases: 'webgpu-load,gpu-loss-cpu',
+    dist: v.dist == null ? null : path.resolve(v.dist),
+    model: v.model == null ? null : path.resolve(v.model),
+    captions: Number(v.captions),
+    budgetWebgpuMb: Number(v['budget-webgpu-mb']),
+    budgetCpuMb: Number(v['budget-cpu-mb']),
+    backend: v.backend,
+    sampleMs: Number(v['sample-ms']),
+    phaseTimeoutS: Number(v['phase-timeout-s']),
+    captionTimeoutS: Number(v['caption-timeout-s']),
+    phases: v.phases,
+    help: v.help,
   };
-  const num = { captions: 'captions', 'budget-webgpu-mb': 'budgetWebgpuMb', 'budget-cpu-mb': 'budgetCpuMb', 'sample-ms': 'sampleMs', 'phase-timeout-s': 'phaseTimeoutS', 'caption-timeout-s': 'captionTimeoutS' };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i].replace(/^--/, '');
-    if (k === 'help' || k === 'h') { a.help = true; continue; }
-    if (i + 1 >= argv.length) throw new Error(`--${k} needs a value`);
-    const v = argv[++i];
-    if (k === 'dist') a.dist = path.resolve(v);
-    else if (k === 'model') a.model = path.resolve(v);
-    else if (k === 'backend') a.backend = v;
-    else if (k === 'phases') a.phases = v;
-    else if (num[k]) a[num[k]] = Number(v);
-    else throw new Error(`unknown argument --${k}`);
-  }
   if (!['auto', 'webgpu'].includes(a.backend)) throw new Error('--backend must be auto or webgpu');
   if (!(a.captions >= 1) || !(a.sampleMs >= 20)) throw new Error('--captions must be at least 1 and --sample-ms at least 20');
   return a;
@@ -370,7 +383,7 @@ async function phaseGpuLossCpu(S) {
 async function main() {
   let args;
   try {
-    args = parseArgs(process.argv.slice(2));
+    args = options(process.argv.slice(2));
   } catch (e) {
     console.error(e.message);
     return 2;
@@ -393,7 +406,7 @@ async function main() {
   const server = await start({ dist, models: path.dirname(model) });
   const flags = [...CHROMIUM_FLAGS, '--enable-unsafe-webgpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
   // A plain launch (not a persistent profile): the browser's DevTools session reaches the worker.
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: flags, timeout: 60000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: flags, timeout: 60000 });
   const cleanup = async () => {
     await browser.close().catch(() => {});
     await server.close().catch(() => {});

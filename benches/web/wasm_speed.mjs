@@ -1,13 +1,13 @@
 // edgecap's wasm CPU path next to candle-transformers' quantized_blip compiled to wasm
-// (bench/candle-wasm), in one headless Chromium page: the same GGUF file, the same RGBA frame,
+// (benches/peers/candle-wasm), in one headless Chromium page: the same GGUF file, the same RGBA frame,
 // 20 forced tokens, interleaved runs, medians and the ratio. Prints figures; asserts nothing but
 // that both sides made bos + 20 tokens.
 //
 //   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--threads N] [--model FILE.gguf] [--image FILE.png] [--no-build] [--no-candle]
 //
-// Builds first (incremental; the first time about 8 min for bench/candle-wasm and a few for
-// edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/), `bash bench/candle-wasm/build.sh`
-// (bench/candle-wasm/pkg/) and `bash scripts/build-pkg-threads.sh` (pkg-threads/, the threaded
+// Builds first (incremental; the first time about 8 min for benches/peers/candle-wasm and a few for
+// edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/), `bash benches/peers/candle-wasm/build.sh`
+// (benches/peers/candle-wasm/pkg/) and `bash scripts/build-pkg-threads.sh` (pkg-threads/, the threaded
 // build; installs its pinned nightly once). `--no-build` uses what is there. `--no-candle` times
 // edgecap's two builds alone (a run in a few seconds instead of minutes: for A/B checks).
 //
@@ -24,26 +24,33 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { ensureE2eDeps } from './e2e-deps.mjs';
 import { decodePng } from '../../tests/e2e/png.mjs';
 
 ensureE2eDeps();
-const { withBrowser } = await import('../../tests/e2e/harness.mjs');
+const { median, withBrowser } = await import('../../tests/e2e/harness.mjs');
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
-};
-const runs = Number(opt('runs', 5));
-const withCandle = !argv.includes('--no-candle');
-const threads = Number(opt('threads', String(os.cpus().length)));
-const tokens = Number(opt('tokens', 20));
-const model = path.resolve(opt('model', path.join(REPO, 'target/bench-models/blip-base-random-q8_0.gguf')));
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    tokens: { type: 'string', default: '20' },
+    threads: { type: 'string', default: String(os.cpus().length) },
+    model: { type: 'string', default: path.join(REPO, 'target/bench-models/blip-base-random-q8_0.gguf') },
+    image: { type: 'string', default: path.join(REPO, 'tests/fixtures/images/synthetic_384x384.png') },
+    'no-build': { type: 'boolean', default: false },
+    'no-candle': { type: 'boolean', default: false },
+  },
+});
+const runs = Number(values.runs);
+const withCandle = !values['no-candle'];
+const threads = Number(values.threads);
+const tokens = Number(values.tokens);
+const model = path.resolve(values.model);
 // The weights' type for the table, from the file name as cpu_speed and `edgecap convert` name them.
 const dtype = (path.basename(model).match(/q8_0|q4_k|q4_0|f16|f32/i) || ['gguf'])[0].toLowerCase();
-const imageFile = path.resolve(opt('image', path.join(REPO, 'tests/fixtures/images/synthetic_384x384.png')));
+const imageFile = path.resolve(values.image);
 if (!(runs >= 1) || !(tokens >= 1)) throw new Error('--runs and --tokens must be at least 1');
 if (!fs.existsSync(model)) {
   console.error(`${model} is missing: \`cargo bench --bench cpu_speed\` writes it on its first run (or give --model FILE.gguf, candle layout)`);
@@ -55,22 +62,17 @@ function build(what, script) {
   execFileSync('bash', [path.join(REPO, script)], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
   console.log(`build ${what}: ${((performance.now() - t) / 1000).toFixed(1)} s (bash ${script})`);
 }
-if (!argv.includes('--no-build')) {
+if (!values['no-build']) {
   build('edgecap pkg/', 'scripts/build-pkg.sh');
-  build('bench/candle-wasm/pkg/', 'bench/candle-wasm/build.sh');
+  build('benches/peers/candle-wasm/pkg/', 'benches/peers/candle-wasm/build.sh');
   if (threads > 0) build('edgecap pkg-threads/', 'scripts/build-pkg-threads.sh');
 }
 if (threads > 0 && !fs.existsSync(path.join(REPO, 'pkg-threads/edgecap.js'))) throw new Error('pkg-threads/ is missing: run without --no-build, or --threads 0');
-for (const f of ['pkg/edgecap.js', 'bench/candle-wasm/pkg/candle_wasm.js']) {
+for (const f of ['pkg/edgecap.js', 'benches/peers/candle-wasm/pkg/candle_wasm.js']) {
   if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run without --no-build`);
 }
 
 const png = decodePng(fs.readFileSync(imageFile));
-const median = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-};
 const mib = (b) => (b / 1048576).toFixed(0);
 const f0 = (x) => x.toFixed(0);
 
@@ -78,7 +80,7 @@ console.log(`model: ${path.relative(REPO, model)} (${(fs.statSync(model).size / 
 console.log(`frame: ${path.relative(REPO, imageFile)} (${png.width}x${png.height} RGBA)`);
 console.log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}); both sides single-threaded wasm`);
 
-// The whole repository is served (pkg/, bench/candle-wasm/pkg/, this page) and the model's folder at /models/.
+// The whole repository is served (pkg/, benches/peers/candle-wasm/pkg/, this page) and the model's folder at /models/.
 await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 }, async ({ browser, server }) => {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && console.error(`  page: ${m.text()}`));

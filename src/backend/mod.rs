@@ -76,7 +76,8 @@ pub trait Backend {
             None => Ok(y),
         }
     }
-    fn layer_norm(&self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor, eps: f64) -> Result<Self::Tensor>;
+    fn layer_norm(&self, x: &Self::Tensor, gamma: &Self::Tensor, beta: &Self::Tensor, eps: f64)
+        -> Result<Self::Tensor>;
     /// The exact erf form, as BLIP uses everywhere.
     fn gelu(&self, x: &Self::Tensor) -> Result<Self::Tensor>;
     /// `a + b`; `b` may have batch 1 and is then broadcast over `a`'s batch.
@@ -86,8 +87,14 @@ pub trait Backend {
     /// Multi-head scaled dot-product attention. `q` is `[b, sq, h·d]`, `k`/`v` are `[b or 1, sk, h·d]`
     /// (batch 1 is shared by every query batch: the image's cross-attention K/V under beam search).
     /// With `causal`, query `i` sees keys up to position `sk - sq + i`.
-    fn attention(&self, q: &Self::Tensor, k: &Self::Tensor, v: &Self::Tensor, heads: usize, causal: bool)
-        -> Result<Self::Tensor>;
+    fn attention(
+        &self,
+        q: &Self::Tensor,
+        k: &Self::Tensor,
+        v: &Self::Tensor,
+        heads: usize,
+        causal: bool,
+    ) -> Result<Self::Tensor>;
     /// ViT patch embedding: `pixels` `[3, S, S]` → conv (stride = patch) + bias → prepend `class`
     /// `[1, 1, D]` → add `position` `[1, N+1, D]`. Returns `[1, N+1, D]`.
     fn patch_embed(

@@ -143,8 +143,9 @@ fn parse_karpathy(text: &str, name: &str, split: Option<&str>) -> Result<Referen
     struct Sentence {
         raw: String,
     }
-    let f: File = serde_json::from_str(text)
-        .map_err(|e| err(name, format!("expected Karpathy's {{\"images\": [{{\"filename\", \"sentences\": [{{\"raw\"}}]}}]}}: {e}")))?;
+    let f: File = serde_json::from_str(text).map_err(|e| {
+        err(name, format!("expected Karpathy's {{\"images\": [{{\"filename\", \"sentences\": [{{\"raw\"}}]}}]}}: {e}"))
+    })?;
     let mut refs = References::new();
     for img in f.images {
         if split.is_some_and(|s| img.split.as_deref() != Some(s)) {
@@ -188,7 +189,9 @@ pub fn parse_predictions(text: &str, name: &str, tolerate_torn_tail: bool) -> Re
         let p: Prediction = match serde_json::from_str(body) {
             Ok(p) => p,
             Err(_) if tolerate_torn_tail && !complete => break,
-            Err(e) => return Err(err(name, format!("line {}: expected {{\"image\": ..., \"caption\": ...}}: {e}", i + 1))),
+            Err(e) => {
+                return Err(err(name, format!("line {}: expected {{\"image\": ..., \"caption\": ...}}: {e}", i + 1)))
+            }
         };
         if let Some(first) = seen.insert(image_key(&p.image), i + 1) {
             return Err(err(name, format!("image {} is predicted twice (lines {first} and {})", p.image, i + 1)));
@@ -216,7 +219,8 @@ pub fn score(preds: &[Prediction], refs: &References, preds_name: &str) -> Resul
     let mut stats = super::bleu::BleuStats::default();
     for p in preds {
         let key = image_key(&p.image);
-        let r = refs.get(&key).ok_or_else(|| err(preds_name, format!("image {} has no reference captions", p.image)))?;
+        let r =
+            refs.get(&key).ok_or_else(|| err(preds_name, format!("image {} has no reference captions", p.image)))?;
         stats.add_text(&p.caption, r);
     }
     Ok(Scored { n: stats.segments(), bleu: stats.scores(), unpredicted: refs.len().saturating_sub(preds.len()) })
@@ -247,7 +251,8 @@ mod tests {
 
     #[test]
     fn jsonl_references_keyed_by_file_name() {
-        let r = parse_references("{\"image\": \"x/y/a.png\", \"references\": [\"one\", \"two\"]}\n", "r.jsonl", None).unwrap();
+        let r = parse_references("{\"image\": \"x/y/a.png\", \"references\": [\"one\", \"two\"]}\n", "r.jsonl", None)
+            .unwrap();
         assert_eq!(r["a.png"].len(), 2);
         assert!(parse_references("{\"image\": \"a.png\", \"references\": []}\n", "r.jsonl", None).is_err());
         assert!(parse_references("not json\n", "r.jsonl", None).is_err());
@@ -262,6 +267,11 @@ mod tests {
         let (p, len) = parse_predictions(t, "p", true).unwrap();
         assert_eq!((p.len(), len), (1, t.find('\n').unwrap() + 1));
         assert!(parse_predictions(t, "p", false).is_err());
-        assert!(parse_predictions("{\"image\": \"a\", \"caption\": \"x\"}\n{\"image\": \"a\", \"caption\": \"y\"}\n", "p", false).is_err());
+        assert!(parse_predictions(
+            "{\"image\": \"a\", \"caption\": \"x\"}\n{\"image\": \"a\", \"caption\": \"y\"}\n",
+            "p",
+            false
+        )
+        .is_err());
     }
 }

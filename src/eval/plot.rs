@@ -82,7 +82,8 @@ pub fn line_chart(path: &Path, chart: &Chart, series: &[Series]) -> Result<()> {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         // Earlier series get larger rings, so curves that coincide (e.g. all at BLEU 0) stay visible.
         let radius = 3 + (series.len() - 1 - i).min(8) as i32;
-        ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, radius, color.stroke_width(1)))).map_err(|e| plot_err(path, e))?;
+        ctx.draw_series(s.points.iter().map(|&p| Circle::new(p, radius, color.stroke_width(1))))
+            .map_err(|e| plot_err(path, e))?;
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))

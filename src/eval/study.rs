@@ -14,7 +14,6 @@ use std::path::Path;
 use super::bleu::{Bleu, BleuStats};
 use super::percentile::percentile;
 use super::plot::{line_chart, Chart, Series};
-use plotters::prelude::SeriesLabelPosition::{LowerLeft, LowerRight, UpperLeft, UpperRight};
 use crate::backend::Backend;
 use crate::config::BlipConfig;
 use crate::generate::GenerateOptions;
@@ -22,6 +21,7 @@ use crate::preprocess::{ResizeMode, Rgb8};
 use crate::weights::convert::{convert_to_gguf_pruned, ConvertOptions, TargetDType};
 use crate::weights::prune::{PruneScope, Pruning};
 use crate::{CaptionOptions, Captioner, Error, Result};
+use plotters::prelude::SeriesLabelPosition::{LowerLeft, LowerRight, UpperLeft, UpperRight};
 
 /// What the study is run on: one Hugging Face checkpoint and a referenced image set.
 pub struct StudyInput<'a> {
@@ -238,7 +238,13 @@ fn deflated_len(bytes: &[u8]) -> Result<u64> {
     enc.write_all(bytes).and_then(|_| enc.finish()).map(|c| c.0).map_err(|e| Error::io("deflate", e))
 }
 
-fn measure<B: Backend>(c: &Captioner<B>, input: &StudyInput, plan: &StudyPlan, size: usize, resize: ResizeMode) -> Result<Measured> {
+fn measure<B: Backend>(
+    c: &Captioner<B>,
+    input: &StudyInput,
+    plan: &StudyPlan,
+    size: usize,
+    resize: ResizeMode,
+) -> Result<Measured> {
     let opts = CaptionOptions { generate: plan.generate.clone(), prompt: None, image_size: Some(size), resize };
     // One caption first, untimed: first-use costs (allocations, kernel setup) are not per-caption.
     pollster::block_on(c.caption(&input.images[0].1, &opts))?;
@@ -344,12 +350,27 @@ pub const PLOTS: [&str; 6] = [
 pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
     let by_size = |resize: ResizeMode, n: usize| Series {
         label: format!("BLEU-{n}, {}", resize_name(resize)),
-        points: points.iter().filter(|p| p.group == Group::InputSize && p.resize == resize).map(|p| (p.size as f64, p.bleu.get(n))).collect(),
+        points: points
+            .iter()
+            .filter(|p| p.group == Group::InputSize && p.resize == resize)
+            .map(|p| (p.size as f64, p.bleu.get(n)))
+            .collect(),
     };
     line_chart(
         &dir.join(PLOTS[0]),
-        &Chart { title: "BLEU vs input size", x_label: "input size (pixels per side)", y_label: "corpus BLEU (0-1)", y_min_top: 1.0, legend: UpperRight },
-        &[by_size(ResizeMode::Stretch, 4), by_size(ResizeMode::Crop, 4), by_size(ResizeMode::Stretch, 1), by_size(ResizeMode::Crop, 1)],
+        &Chart {
+            title: "BLEU vs input size",
+            x_label: "input size (pixels per side)",
+            y_label: "corpus BLEU (0-1)",
+            y_min_top: 1.0,
+            legend: UpperRight,
+        },
+        &[
+            by_size(ResizeMode::Stretch, 4),
+            by_size(ResizeMode::Crop, 4),
+            by_size(ResizeMode::Stretch, 1),
+            by_size(ResizeMode::Crop, 1),
+        ],
     )?;
     let mut scopes: Vec<PruneScope> = Vec::new();
     for p in points.iter().filter(|p| p.group == Group::Pruning) {
@@ -362,22 +383,46 @@ pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
             .iter()
             .map(|&s| Series {
                 label: format!("{label}{} pruned", s.name()),
-                points: points.iter().filter(|p| p.group == Group::Pruning && p.scope == Some(s)).map(|p| (p.sparsity * 100.0, f(p))).collect(),
+                points: points
+                    .iter()
+                    .filter(|p| p.group == Group::Pruning && p.scope == Some(s))
+                    .map(|p| (p.sparsity * 100.0, f(p)))
+                    .collect(),
             })
             .collect()
     };
     let x = "weights pruned in scope (%)";
     let mut bleu = by_sparsity("BLEU-4, ", &|p| p.bleu.bleu4);
     bleu.extend(by_sparsity("BLEU-1, ", &|p| p.bleu.bleu1));
-    line_chart(&dir.join(PLOTS[1]), &Chart { title: "BLEU vs sparsity", x_label: x, y_label: "corpus BLEU (0-1)", y_min_top: 1.0, legend: UpperRight }, &bleu)?;
+    line_chart(
+        &dir.join(PLOTS[1]),
+        &Chart {
+            title: "BLEU vs sparsity",
+            x_label: x,
+            y_label: "corpus BLEU (0-1)",
+            y_min_top: 1.0,
+            legend: UpperRight,
+        },
+        &bleu,
+    )?;
     let mut size = by_sparsity("deflated, ", &|p| p.deflated_bytes as f64 / 1e6);
     if let Some(first) = by_sparsity("stored file, ", &|p| p.file_bytes as f64 / 1e6).into_iter().next() {
         size.insert(0, Series { label: "stored file (any scope)".into(), points: first.points });
     }
-    line_chart(&dir.join(PLOTS[2]), &Chart { title: "Model size vs sparsity", x_label: x, y_label: "size (MB)", y_min_top: 0.0, legend: LowerLeft }, &size)?;
+    line_chart(
+        &dir.join(PLOTS[2]),
+        &Chart { title: "Model size vs sparsity", x_label: x, y_label: "size (MB)", y_min_top: 0.0, legend: LowerLeft },
+        &size,
+    )?;
     line_chart(
         &dir.join(PLOTS[3]),
-        &Chart { title: "Caption latency vs sparsity", x_label: x, y_label: "caption latency, median (ms)", y_min_top: 0.0, legend: LowerRight },
+        &Chart {
+            title: "Caption latency vs sparsity",
+            x_label: x,
+            y_label: "caption latency, median (ms)",
+            y_min_top: 0.0,
+            legend: LowerRight,
+        },
         &by_sparsity("", &|p| p.p50_ms),
     )?;
     // One point per storage type, at its file size: what each type costs and keeps.
@@ -391,12 +436,24 @@ pub fn write_plots(dir: &Path, points: &[Point]) -> Result<()> {
     let x = "model file (MB)";
     line_chart(
         &dir.join(PLOTS[4]),
-        &Chart { title: "BLEU-4 vs model size, by storage type", x_label: x, y_label: "corpus BLEU-4 (0-1)", y_min_top: 1.0, legend: UpperLeft },
+        &Chart {
+            title: "BLEU-4 vs model size, by storage type",
+            x_label: x,
+            y_label: "corpus BLEU-4 (0-1)",
+            y_min_top: 1.0,
+            legend: UpperLeft,
+        },
         &by_dtype(&|p| p.bleu.bleu4),
     )?;
     line_chart(
         &dir.join(PLOTS[5]),
-        &Chart { title: "Caption latency vs model size, by storage type", x_label: x, y_label: "caption latency, median (ms)", y_min_top: 0.0, legend: UpperLeft },
+        &Chart {
+            title: "Caption latency vs model size, by storage type",
+            x_label: x,
+            y_label: "caption latency, median (ms)",
+            y_min_top: 0.0,
+            legend: UpperLeft,
+        },
         &by_dtype(&|p| p.p50_ms),
     )?;
     Ok(())

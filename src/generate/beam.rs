@@ -4,7 +4,7 @@
 //! (library defaults; BLIP's generation_config.json sets none of them).
 //! See docs/hf-generate-notes.md for the semantics and where each rule comes from.
 
-use super::{GenerateOptions, StepDecoder, SEP_TOKEN_ID};
+use super::{GenerateOptions, StepDecoder};
 
 /// HF's "impossible" score: initial score of beams 1.., of empty finished slots, and the penalty
 /// that keeps a candidate out of a pool. Exact in f32, and as in f32 torch, `x + NEG` rounds to
@@ -23,6 +23,7 @@ pub async fn beam_search<D: StepDecoder>(
     decoder: &mut D,
     prefix: &[u32],
     opts: &GenerateOptions,
+    sep: u32,
 ) -> crate::Result<Vec<u32>> {
     if prefix.is_empty() {
         return Err(err("beam search needs a non-empty prefix (at least the bos token)"));
@@ -36,28 +37,30 @@ pub async fn beam_search<D: StepDecoder>(
         if vocab == 0 {
             return Err(err("decoder has an empty vocabulary"));
         }
-        return host_greedy(decoder, prefix, opts, vocab).await;
+        return host_greedy(decoder, prefix, Lengths::new(prefix, opts, sep), vocab).await;
     }
     if vocab < 2 {
         return Err(err("beam search needs a vocabulary of at least 2 tokens"));
     }
-    search(decoder, prefix, opts, vocab).await
+    search(decoder, prefix, opts, Lengths::new(prefix, opts, sep), vocab).await
 }
 
 fn err(msg: &str) -> crate::Error {
     crate::Error::Generate(msg.to_string())
 }
 
-/// Generation-length bounds, in total sequence length as HF counts them (prompt included).
+/// Where generation stops: length bounds in total sequence length as HF counts them (prompt
+/// included), and the stop token ([SEP], the config's `sep_token_id`).
 struct Lengths {
     prompt: usize,
     /// [SEP] is masked while the sequence is shorter than this.
     min: usize,
     max: usize,
+    sep: u32,
 }
 
 impl Lengths {
-    fn new(prefix: &[u32], opts: &GenerateOptions) -> Self {
+    fn new(prefix: &[u32], opts: &GenerateOptions, sep: u32) -> Self {
         let prompt = prefix.len();
         Self {
             prompt,
@@ -65,6 +68,7 @@ impl Lengths {
             // MinNewTokensLength processors then mask the same steps.
             min: prompt.saturating_add(opts.min_new_tokens),
             max: prompt.saturating_add(opts.max_new_tokens),
+            sep,
         }
     }
 }
@@ -72,7 +76,7 @@ impl Lengths {
 /// Masks [SEP] (to -inf, without renormalising) the way MinLengthLogitsProcessor does.
 fn mask_sep(row: &mut [f32], cur_len: usize, lengths: &Lengths) {
     if cur_len < lengths.min {
-        if let Some(x) = row.get_mut(SEP_TOKEN_ID as usize) {
+        if let Some(x) = row.get_mut(lengths.sep as usize) {
             *x = f32::NEG_INFINITY;
         }
     }
@@ -93,10 +97,9 @@ fn check_logits(logits: &[f32], rows: usize, vocab: usize) -> crate::Result<()> 
 async fn host_greedy<D: StepDecoder>(
     decoder: &mut D,
     prefix: &[u32],
-    opts: &GenerateOptions,
+    lengths: Lengths,
     vocab: usize,
 ) -> crate::Result<Vec<u32>> {
-    let lengths = Lengths::new(prefix, opts);
     let mut ids = prefix.to_vec();
     let mut input = vec![prefix.to_vec()];
     loop {
@@ -106,7 +109,7 @@ async fn host_greedy<D: StepDecoder>(
         // torch.argmax returns the first maximal index; top_k keeps that order.
         let next = top_k(&logits, 1)[0] as u32;
         ids.push(next);
-        if next == SEP_TOKEN_ID || ids.len() >= lengths.max {
+        if next == lengths.sep || ids.len() >= lengths.max {
             return Ok(ids);
         }
         input = vec![vec![next]];
@@ -144,13 +147,13 @@ async fn search<D: StepDecoder>(
     decoder: &mut D,
     prefix: &[u32],
     opts: &GenerateOptions,
+    lengths: Lengths,
     vocab: usize,
 ) -> crate::Result<Vec<u32>> {
     let n = opts.num_beams;
     // beams_to_keep = max(2, 1 + n_eos) * num_beams with one eos id: enough that n of them
     // survive even if every beam's best continuation is [SEP].
     let keep = 2 * n;
-    let lengths = Lengths::new(prefix, opts);
 
     // Every beam starts as a copy of the prefix; only beam 0 starts at 0 so that step 0 does not
     // pick the same token n times.
@@ -186,7 +189,7 @@ async fn search<D: StepDecoder>(
                     parent: i / vocab,
                     token,
                     score: scores[i],
-                    hits_stop: token == SEP_TOKEN_ID || cur_len + 1 >= lengths.max,
+                    hits_stop: token == lengths.sep || cur_len + 1 >= lengths.max,
                 }
             })
             .collect();
@@ -287,7 +290,7 @@ mod tests {
 
     use super::*;
 
-    const E: u32 = SEP_TOKEN_ID;
+    const E: u32 = 102;
     const BOS: u32 = 30522;
     const VOCAB: usize = 103;
 
@@ -347,7 +350,7 @@ mod tests {
     }
 
     fn run(toy: &mut Toy, prefix: &[u32], opts: &GenerateOptions) -> Vec<u32> {
-        pollster::block_on(beam_search(toy, prefix, opts)).expect("search succeeds")
+        pollster::block_on(beam_search(toy, prefix, opts, E)).expect("search succeeds")
     }
 
     fn run_table(rows: Table, default: Probs, prefix: &[u32], o: &GenerateOptions) -> (Vec<u32>, Vec<Call>) {
@@ -514,7 +517,7 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors() {
         let search =
-            |toy: &mut Toy, prefix: &[u32], o: GenerateOptions| pollster::block_on(beam_search(toy, prefix, &o));
+            |toy: &mut Toy, prefix: &[u32], o: GenerateOptions| pollster::block_on(beam_search(toy, prefix, &o, E));
         let mut toy = Toy::new(MAX_LEN, MAX_LEN_DEFAULT);
         assert!(search(&mut toy, &[BOS], opts(2, 0, 0)).is_err());
         assert!(search(&mut toy, &[], opts(2, 0, 3)).is_err());

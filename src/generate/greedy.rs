@@ -1,8 +1,9 @@
 //! Greedy decoding with the arg-max on the device: each step's chosen id feeds the next step's
 //! embedding lookup without a host round trip; ids are read back every `steps_per_read` steps
-//! only to notice [SEP].
+//! only to notice [SEP] (`sep`: the config's `sep_token_id`; BLIP's generate ignores its
+//! `eos_token_id`).
 
-use super::{GenerateOptions, SEP_TOKEN_ID};
+use super::GenerateOptions;
 use crate::backend::{Backend, Mark};
 use crate::model::{CrossKv, SelfKv, TextDecoder};
 use crate::Result;
@@ -13,6 +14,7 @@ pub async fn greedy<B: Backend>(
     cross: &CrossKv<B>,
     prefix: &[u32],
     opts: &GenerateOptions,
+    sep: u32,
 ) -> Result<Vec<u32>> {
     let mut out = prefix.to_vec();
     let mut cache = SelfKv::new(b, text, prefix.len() + opts.max_new_tokens)?;
@@ -22,7 +24,7 @@ pub async fn greedy<B: Backend>(
     let per_read = b.steps_per_read().max(1);
     for step in 0..opts.max_new_tokens {
         let logits = text.forward(b, &input, input_len, &mut cache, cross)?;
-        let suppress = (step < opts.min_new_tokens).then_some(SEP_TOKEN_ID);
+        let suppress = (step < opts.min_new_tokens).then_some(sep);
         input = b.argmax(&logits, suppress)?;
         b.mark(Mark::Step);
         input_len = 1;
@@ -31,9 +33,9 @@ pub async fn greedy<B: Backend>(
             let read = b.read_ids_many(&pending).await?;
             pending.clear();
             for ids in read {
-                let id = ids.first().copied().unwrap_or(SEP_TOKEN_ID);
+                let id = ids.first().copied().unwrap_or(sep);
                 out.push(id);
-                if id == SEP_TOKEN_ID {
+                if id == sep {
                     return Ok(out);
                 }
             }

@@ -20,9 +20,6 @@ impl Default for GenerateOptions {
     }
 }
 
-/// BLIP ends a caption with [SEP]; config's `eos_token_id` (2) is not used by its generate.
-pub const SEP_TOKEN_ID: u32 = 102;
-
 /// The decoder as beam search sees it: a batch of `n` hypotheses advanced one step at a time.
 ///
 /// `step(tokens, parents)`: every hypothesis `i` appends `tokens[i]` (all rows have the same

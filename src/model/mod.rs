@@ -21,7 +21,7 @@ pub struct Blip<B: Backend> {
 
 impl<B: Backend> Blip<B> {
     pub fn load(backend: &B, config: BlipConfig, source: &WeightSource) -> Result<Self> {
-        let loader = Loader { backend, source };
+        let loader = Loader { backend, source, prefix: String::new() };
         let vision = VisionEncoder::load(&loader, &config.vision_config)?;
         let text = TextDecoder::load(&loader, &config.text_config)?;
         Ok(Self { config, vision, text })
@@ -63,14 +63,31 @@ impl<B: Backend> LayerNorm<B> {
 }
 
 /// Fetches tensors by checkpoint name, checks their shapes against the config, and hands them to
-/// the backend one at a time.
+/// the backend one at a time. Names are relative to `prefix` (see [`Loader::pp`]), so a module's
+/// loader reads like the checkpoint's own nesting.
 pub(crate) struct Loader<'a, B: Backend> {
     pub backend: &'a B,
     pub source: &'a WeightSource<'a>,
+    prefix: String,
 }
 
-impl<B: Backend> Loader<'_, B> {
-    fn view(&self, name: &str, shape: &[usize]) -> Result<SourceTensor<'_>> {
+impl<'a, B: Backend> Loader<'a, B> {
+    /// A loader one level down: `l.pp("encoder").tensor("weight", ..)` reads `{prefix}.encoder.weight`.
+    pub fn pp(&self, name: impl std::fmt::Display) -> Loader<'a, B> {
+        Loader { backend: self.backend, source: self.source, prefix: self.path(&name.to_string()) }
+    }
+
+    /// The checkpoint name of `name` under this loader's prefix.
+    pub fn path(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    fn view(&self, name: &str, shape: &[usize]) -> Result<SourceTensor<'a>> {
+        let name = &self.path(name);
         let t = self.source.require(name)?;
         // Some exporters keep a leading batch dimension of 1; compare without it.
         let squeezed: Vec<usize> = t.shape.iter().copied().skip_while(|&d| d == 1).collect();
@@ -94,37 +111,39 @@ impl<B: Backend> Loader<'_, B> {
         self.backend.weight(&self.view(name, &[rows, cols])?.view())
     }
 
-    pub fn linear(&self, prefix: &str, out: usize, inp: usize) -> Result<Linear<B>> {
-        Ok(Linear {
-            weight: self.weight(&format!("{prefix}.weight"), out, inp)?,
-            bias: Some(self.tensor(&format!("{prefix}.bias"), &[out])?),
-        })
+    pub fn linear(&self, name: &str, out: usize, inp: usize) -> Result<Linear<B>> {
+        let l = self.pp(name);
+        Ok(Linear { weight: l.weight("weight", out, inp)?, bias: Some(l.tensor("bias", &[out])?) })
     }
 
     /// Several `nn.Linear`s with the same input stacked into one (`out` rows each), so one
     /// product computes them all; their outputs are side by side in the result's columns.
-    pub fn linear_stacked(&self, name: &str, prefixes: &[String], out: usize, inp: usize) -> Result<Linear<B>> {
-        let mut parts = prefixes.iter().map(|p| self.view(&format!("{p}.weight"), &[out, inp]));
-        let weight = self.backend.weight_stacked(name, out * prefixes.len(), inp, &mut parts)?;
-        let mut bias = Vec::with_capacity(out * prefixes.len());
-        for p in prefixes {
-            bias.extend(self.host(&format!("{p}.bias"), &[out])?);
+    /// `name` names the stack (it is in no checkpoint); `parts` are the linears' own names.
+    pub fn linear_stacked<S: AsRef<str>>(&self, name: &str, parts: &[S], out: usize, inp: usize) -> Result<Linear<B>> {
+        let name = &self.path(name);
+        let mut views = parts.iter().map(|p| self.pp(p.as_ref()).view("weight", &[out, inp]));
+        let weight = self.backend.weight_stacked(name, out * parts.len(), inp, &mut views)?;
+        let mut bias = Vec::with_capacity(out * parts.len());
+        for p in parts {
+            bias.extend(self.pp(p.as_ref()).host("bias", &[out])?);
         }
         let bytes: Vec<u8> = bias.iter().flat_map(|v| v.to_le_bytes()).collect();
         let shape = [bias.len()];
-        let bias = self.backend.tensor(&crate::weights::TensorView { name, shape: &shape, dtype: crate::weights::DType::F32, data: &bytes })?;
+        let bias = self.backend.tensor(&crate::weights::TensorView {
+            name,
+            shape: &shape,
+            dtype: crate::weights::DType::F32,
+            data: &bytes,
+        })?;
         Ok(Linear { weight, bias: Some(bias) })
     }
 
-    pub fn layer_norm(&self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm<B>> {
-        Ok(LayerNorm {
-            weight: self.tensor(&format!("{prefix}.weight"), &[dim])?,
-            bias: self.tensor(&format!("{prefix}.bias"), &[dim])?,
-            eps,
-        })
+    pub fn layer_norm(&self, name: &str, dim: usize, eps: f64) -> Result<LayerNorm<B>> {
+        let l = self.pp(name);
+        Ok(LayerNorm { weight: l.tensor("weight", &[dim])?, bias: l.tensor("bias", &[dim])?, eps })
     }
 
     pub fn has(&self, name: &str) -> Result<bool> {
-        self.source.contains(name)
+        self.source.contains(&self.path(name))
     }
 }

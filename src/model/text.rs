@@ -76,74 +76,75 @@ impl<B: Backend> SelfKv<B> {
 }
 
 impl<B: Backend> SelfAttention<B> {
-    fn load(l: &Loader<B>, prefix: &str, d: usize, eps: f64) -> Result<Self> {
-        let parts = ["query", "key", "value"].map(|p| format!("{prefix}.self.{p}"));
+    /// `l` at `…layer.{i}.attention`.
+    fn load(l: &Loader<B>, d: usize, eps: f64) -> Result<Self> {
         Ok(Self {
-            qkv: l.linear_stacked(&format!("{prefix}.self.qkv"), &parts, d, d)?,
-            output: l.linear(&format!("{prefix}.output.dense"), d, d)?,
-            output_norm: l.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
+            qkv: l.pp("self").linear_stacked("qkv", &["query", "key", "value"], d, d)?,
+            output: l.linear("output.dense", d, d)?,
+            output_norm: l.layer_norm("output.LayerNorm", d, eps)?,
         })
     }
 }
 
 impl<B: Backend> CrossAttention<B> {
-    fn load(l: &Loader<B>, prefix: &str, d: usize, eps: f64) -> Result<Self> {
+    /// `l` at `…layer.{i}.crossattention`; its key and value are stacked for all layers at once.
+    fn load(l: &Loader<B>, d: usize, eps: f64) -> Result<Self> {
         Ok(Self {
-            query: l.linear(&format!("{prefix}.self.query"), d, d)?,
-            output: l.linear(&format!("{prefix}.output.dense"), d, d)?,
-            output_norm: l.layer_norm(&format!("{prefix}.output.LayerNorm"), d, eps)?,
+            query: l.linear("self.query", d, d)?,
+            output: l.linear("output.dense", d, d)?,
+            output_norm: l.layer_norm("output.LayerNorm", d, eps)?,
         })
     }
 }
 
 /// BERT's post-LN block end: `LayerNorm(dense(attention) + x)`.
-fn finish<B: Backend>(b: &B, output: &Linear<B>, norm: &LayerNorm<B>, attn: &B::Tensor, x: &B::Tensor) -> Result<B::Tensor> {
+fn finish<B: Backend>(
+    b: &B,
+    output: &Linear<B>,
+    norm: &LayerNorm<B>,
+    attn: &B::Tensor,
+    x: &B::Tensor,
+) -> Result<B::Tensor> {
     norm.forward(b, &output.forward_add(b, attn, x)?)
 }
 
 impl<B: Backend> TextDecoder<B> {
     pub(crate) fn load(l: &Loader<B>, c: &TextConfig) -> Result<Self> {
         let (d, eps) = (c.hidden_size, c.layer_norm_eps);
-        let bert = "text_decoder.bert";
+        let td = l.pp("text_decoder");
+        let bert = td.pp("bert");
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
-                let n = format!("{bert}.encoder.layer.{i}");
+                let n = bert.pp(format_args!("encoder.layer.{i}"));
                 Ok(TextLayer {
-                    self_attention: SelfAttention::load(l, &format!("{n}.attention"), d, eps)?,
-                    cross_attention: CrossAttention::load(l, &format!("{n}.crossattention"), d, eps)?,
-                    intermediate: l.linear(&format!("{n}.intermediate.dense"), c.intermediate_size, d)?,
-                    output: l.linear(&format!("{n}.output.dense"), d, c.intermediate_size)?,
-                    output_norm: l.layer_norm(&format!("{n}.output.LayerNorm"), d, eps)?,
+                    self_attention: SelfAttention::load(&n.pp("attention"), d, eps)?,
+                    cross_attention: CrossAttention::load(&n.pp("crossattention"), d, eps)?,
+                    intermediate: n.linear("intermediate.dense", c.intermediate_size, d)?,
+                    output: n.linear("output.dense", d, c.intermediate_size)?,
+                    output_norm: n.layer_norm("output.LayerNorm", d, eps)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let cross_parts: Vec<String> = (0..c.num_hidden_layers)
-            .flat_map(|i| ["key", "value"].map(|p| format!("{bert}.encoder.layer.{i}.crossattention.self.{p}")))
+            .flat_map(|i| ["key", "value"].map(|p| format!("bert.encoder.layer.{i}.crossattention.self.{p}")))
             .collect();
-        let cross_kv = l.linear_stacked("text_decoder.cross_kv", &cross_parts, d, c.encoder_hidden_size)?;
-        let head = "text_decoder.cls.predictions";
-        let decoder = if c.tie_word_embeddings {
-            None
-        } else {
-            Some(l.weight(&format!("{head}.decoder.weight"), c.vocab_size, d)?)
-        };
+        let cross_kv = td.linear_stacked("cross_kv", &cross_parts, d, c.encoder_hidden_size)?;
+        let head = td.pp("cls.predictions");
+        let decoder =
+            if c.tie_word_embeddings { None } else { Some(head.weight("decoder.weight", c.vocab_size, d)?) };
         // The hub's files carry the bias twice (`bias` and the tied `decoder.bias`); either will do.
-        let bias_name =
-            if l.has(&format!("{head}.bias"))? { format!("{head}.bias") } else { format!("{head}.decoder.bias") };
+        let bias_name = if head.has("bias")? { "bias" } else { "decoder.bias" };
+        let embeddings = bert.pp("embeddings");
         Ok(Self {
-            word_embeddings: l.weight(&format!("{bert}.embeddings.word_embeddings.weight"), c.vocab_size, d)?,
-            position_embeddings: l.weight(
-                &format!("{bert}.embeddings.position_embeddings.weight"),
-                c.max_position_embeddings,
-                d,
-            )?,
-            embeddings_norm: l.layer_norm(&format!("{bert}.embeddings.LayerNorm"), d, eps)?,
+            word_embeddings: embeddings.weight("word_embeddings.weight", c.vocab_size, d)?,
+            position_embeddings: embeddings.weight("position_embeddings.weight", c.max_position_embeddings, d)?,
+            embeddings_norm: embeddings.layer_norm("LayerNorm", d, eps)?,
             layers,
             cross_kv,
-            transform: l.linear(&format!("{head}.transform.dense"), d, d)?,
-            transform_norm: l.layer_norm(&format!("{head}.transform.LayerNorm"), d, eps)?,
+            transform: head.linear("transform.dense", d, d)?,
+            transform_norm: head.layer_norm("transform.LayerNorm", d, eps)?,
             decoder,
-            decoder_bias: l.tensor(&bias_name, &[c.vocab_size])?,
+            decoder_bias: head.tensor(bias_name, &[c.vocab_size])?,
             heads: c.num_attention_heads,
             hidden: d,
             vocab_size: c.vocab_size,
@@ -167,7 +168,14 @@ impl<B: Backend> TextDecoder<B> {
 
     /// Runs `ids` `[batch, s]` at positions `cache.len..cache.len + s`, extends the cache, and
     /// returns the logits of the last position, `[batch, 1, vocab]`.
-    pub fn forward(&self, b: &B, ids: &B::Ids, s: usize, cache: &mut SelfKv<B>, cross: &CrossKv<B>) -> Result<B::Tensor> {
+    pub fn forward(
+        &self,
+        b: &B,
+        ids: &B::Ids,
+        s: usize,
+        cache: &mut SelfKv<B>,
+        cross: &CrossKv<B>,
+    ) -> Result<B::Tensor> {
         let start = cache.len;
         if start + s > self.max_positions {
             return Err(Error::Generate(format!(

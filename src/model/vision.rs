@@ -34,29 +34,30 @@ impl<B: Backend> VisionEncoder<B> {
     pub(crate) fn load(l: &Loader<B>, c: &VisionConfig) -> Result<Self> {
         let (d, p) = (c.hidden_size, c.patch_size);
         let tokens = (c.image_size / p).pow(2) + 1;
-        let e = "vision_model.embeddings";
-        let position_host = l.host(&format!("{e}.position_embedding"), &[1, tokens, d])?;
+        let vm = l.pp("vision_model");
+        let e = vm.pp("embeddings");
+        let position_host = e.host("position_embedding", &[1, tokens, d])?;
         let layers = (0..c.num_hidden_layers)
             .map(|i| {
-                let n = format!("vision_model.encoder.layers.{i}");
+                let n = vm.pp(format_args!("encoder.layers.{i}"));
                 Ok(VisionLayer {
-                    layer_norm1: l.layer_norm(&format!("{n}.layer_norm1"), d, c.layer_norm_eps)?,
-                    qkv: l.linear(&format!("{n}.self_attn.qkv"), 3 * d, d)?,
-                    projection: l.linear(&format!("{n}.self_attn.projection"), d, d)?,
-                    layer_norm2: l.layer_norm(&format!("{n}.layer_norm2"), d, c.layer_norm_eps)?,
-                    fc1: l.linear(&format!("{n}.mlp.fc1"), c.intermediate_size, d)?,
-                    fc2: l.linear(&format!("{n}.mlp.fc2"), d, c.intermediate_size)?,
+                    layer_norm1: n.layer_norm("layer_norm1", d, c.layer_norm_eps)?,
+                    qkv: n.linear("self_attn.qkv", 3 * d, d)?,
+                    projection: n.linear("self_attn.projection", d, d)?,
+                    layer_norm2: n.layer_norm("layer_norm2", d, c.layer_norm_eps)?,
+                    fc1: n.linear("mlp.fc1", c.intermediate_size, d)?,
+                    fc2: n.linear("mlp.fc2", d, c.intermediate_size)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            patch_weight: l.tensor(&format!("{e}.patch_embedding.weight"), &[d, 3, p, p])?,
-            patch_bias: l.tensor(&format!("{e}.patch_embedding.bias"), &[d])?,
-            class_embedding: l.tensor(&format!("{e}.class_embedding"), &[1, 1, d])?,
+            patch_weight: e.tensor("patch_embedding.weight", &[d, 3, p, p])?,
+            patch_bias: e.tensor("patch_embedding.bias", &[d])?,
+            class_embedding: e.tensor("class_embedding", &[1, 1, d])?,
             position_embedding: l.backend.upload_f32(&position_host, &[1, tokens, d])?,
             position_host,
             layers,
-            post_layernorm: l.layer_norm("vision_model.post_layernorm", d, c.layer_norm_eps)?,
+            post_layernorm: vm.layer_norm("post_layernorm", d, c.layer_norm_eps)?,
             hidden: d,
             heads: c.num_attention_heads,
             patch: p,
@@ -68,7 +69,7 @@ impl<B: Backend> VisionEncoder<B> {
     /// after `post_layernorm`: what the decoder attends to.
     pub fn forward(&self, b: &B, pixels: &B::Tensor, size: usize) -> Result<B::Tensor> {
         if size == 0 || !size.is_multiple_of(self.patch) {
-            return Err(Error::Generate(format!("image size {size} is not a multiple of the patch size {}", self.patch)));
+            return Err(Error::ImageSize(format!("{size} is not a multiple of the patch size {}", self.patch)));
         }
         let interpolated;
         let position = if size == self.image_size {

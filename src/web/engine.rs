@@ -67,7 +67,9 @@ impl Engine {
     pub async fn load(
         reader: ModelReader,
         #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            js_sys::Function,
+        >,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<Engine, JsValue> {
         let options = load_options(options.as_ref())?;
@@ -79,7 +81,9 @@ impl Engine {
     pub async fn from_bytes(
         bytes: js_sys::Uint8Array,
         #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            js_sys::Function,
+        >,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<Engine, JsValue> {
         let options = load_options(options.as_ref())?;
@@ -93,7 +97,9 @@ impl Engine {
     pub async fn from_url(
         url: String,
         #[wasm_bindgen(unchecked_param_type = "BackendChoice")] backend: String,
-        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<js_sys::Function>,
+        #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "ProgressCallback")] on_progress: Option<
+            js_sys::Function,
+        >,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: Option<js_sys::Object>,
     ) -> Result<Engine, JsValue> {
         let options = load_options(options.as_ref())?;
@@ -193,7 +199,13 @@ impl Engine {
 }
 
 impl Engine {
-    fn caption_opts(&self, rgba: &[u8], width: u32, height: u32, opts: Result<CaptionOptions, JsValue>) -> js_sys::Promise {
+    fn caption_opts(
+        &self,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
+        opts: Result<CaptionOptions, JsValue>,
+    ) -> js_sys::Promise {
         let image = rgb_from_rgba(width, height, rgba);
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -208,7 +220,9 @@ impl Engine {
                 Ok(c) => Ok(result_object(&c, backend_name(&inner.model))),
                 // GPU errors are sticky (see backend/gpu/device.rs): whether the device was lost
                 // or failed validation, it will not caption again, so the caller reloads on the CPU.
-                Err(e @ crate::Error::Backend { .. }) if backend_name(&inner.model) == "webgpu" => Err(js_error("device-lost", e)),
+                Err(e @ crate::Error::Backend { .. }) if backend_name(&inner.model) == "webgpu" => {
+                    Err(js_error("device-lost", e))
+                }
                 Err(e) => Err(e.into()),
             }
         })
@@ -230,7 +244,9 @@ impl Engine {
             "cpu" => false,
             "webgpu" => true,
             "auto" => super::webgpu_adapter_info().await.is_some(),
-            other => return Err(js_error("unsupported", format!("unknown backend {other:?}: use webgpu, cpu or auto"))),
+            other => {
+                return Err(js_error("unsupported", format!("unknown backend {other:?}: use webgpu, cpu or auto")))
+            }
         };
         let (model, adapter, gpu) = if want_gpu {
             let (model, adapter, settings) = Self::load_gpu(reader, progress, options).await?;
@@ -265,7 +281,11 @@ impl Engine {
     }
 
     #[cfg(not(feature = "gpu"))]
-    async fn load_gpu(_: &dyn ByteReader, _: &dyn Fn(u64, u64), _: LoadOptions) -> Result<(Model, String, GpuSettings), JsValue> {
+    async fn load_gpu(
+        _: &dyn ByteReader,
+        _: &dyn Fn(u64, u64),
+        _: LoadOptions,
+    ) -> Result<(Model, String, GpuSettings), JsValue> {
         Err(js_error("unsupported", "this build has no WebGPU backend"))
     }
 }
@@ -289,7 +309,10 @@ fn load_options(js: Option<&js_sys::Object>) -> Result<LoadOptions, JsValue> {
     let mut opts = LoadOptions::default();
     let Some(js) = js else { return Ok(opts) };
     if !js.is_object() {
-        return Err(js_error("unsupported", "load: options must be an object such as {submitEvery: 256, gpuLimits: \"adapter\"}"));
+        return Err(js_error(
+            "unsupported",
+            "load: options must be an object such as {submitEvery: 256, gpuLimits: \"adapter\"}",
+        ));
     }
     let field = |name: &str| -> Result<Option<JsValue>, JsValue> {
         let v = js_sys::Reflect::get(js, &name.into())?;
@@ -344,13 +367,17 @@ async fn caption_on(model: &Model, image: &crate::preprocess::Rgb8, opts: &Capti
 /// inside it are work stealing among the pool's workers rather than one hand-over from this
 /// thread and back per op. The CPU backend's futures never wait, so one poll finishes the caption.
 #[cfg(feature = "threads")]
-fn on_pool<F: std::future::Future<Output = crate::Result<Caption>>>(make: impl FnOnce() -> F + Send) -> crate::Result<Caption> {
+fn on_pool<F: std::future::Future<Output = crate::Result<Caption>>>(
+    make: impl FnOnce() -> F + Send,
+) -> crate::Result<Caption> {
     use std::task::{Context, Poll, Waker};
     rayon::scope(|_| {
         let mut caption = std::pin::pin!(make());
         match caption.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(r) => r,
-            Poll::Pending => Err(crate::Error::Backend { backend: "cpu", message: "a CPU caption waited on something".into() }),
+            Poll::Pending => {
+                Err(crate::Error::Backend { backend: "cpu", message: "a CPU caption waited on something".into() })
+            }
         }
     })
 }
@@ -375,7 +402,10 @@ fn caption_options(js: Option<&js_sys::Object>) -> Result<CaptionOptions, JsValu
     let Some(js) = js else { return Ok(opts) };
     // wasm-bindgen does not check that the argument is an object.
     if !js.is_object() {
-        return Err(js_error("unsupported", "captionWith: options must be an object such as {maxTokens: 20, minTokens: 0}"));
+        return Err(js_error(
+            "unsupported",
+            "captionWith: options must be an object such as {maxTokens: 20, minTokens: 0}",
+        ));
     }
     let field = |name: &str, low: u32| -> Result<Option<usize>, JsValue> {
         let v = js_sys::Reflect::get(js, &name.into())?;
@@ -383,8 +413,13 @@ fn caption_options(js: Option<&js_sys::Object>) -> Result<CaptionOptions, JsValu
             return Ok(None);
         }
         match v.as_f64() {
-            Some(n) if n.fract() == 0.0 && (f64::from(low)..=f64::from(MAX_TOKENS)).contains(&n) => Ok(Some(n as usize)),
-            _ => Err(js_error("unsupported", format!("captionWith: {name} must be a whole number from {low} to {MAX_TOKENS}"))),
+            Some(n) if n.fract() == 0.0 && (f64::from(low)..=f64::from(MAX_TOKENS)).contains(&n) => {
+                Ok(Some(n as usize))
+            }
+            _ => Err(js_error(
+                "unsupported",
+                format!("captionWith: {name} must be a whole number from {low} to {MAX_TOKENS}"),
+            )),
         }
     };
     let gen = &mut opts.generate;
@@ -395,7 +430,10 @@ fn caption_options(js: Option<&js_sys::Object>) -> Result<CaptionOptions, JsValu
         gen.min_new_tokens = n;
     }
     if gen.min_new_tokens > gen.max_new_tokens {
-        return Err(js_error("unsupported", format!("captionWith: minTokens ({}) is above maxTokens ({})", gen.min_new_tokens, gen.max_new_tokens)));
+        return Err(js_error(
+            "unsupported",
+            format!("captionWith: minTokens ({}) is above maxTokens ({})", gen.min_new_tokens, gen.max_new_tokens),
+        ));
     }
     Ok(opts)
 }

@@ -7,7 +7,7 @@ use crate::Error;
 pub(crate) fn code_of(e: &Error) -> &'static str {
     match e {
         Error::Config(_) | Error::Model(_) | Error::Gguf(_) | Error::Tokenizer(_) => "model",
-        Error::Image(_) => "image",
+        Error::Image(_) | Error::ImageSize(_) => "image",
         Error::Backend { message, .. } if message.contains("device lost") => "device-lost",
         Error::Backend { backend: "gpu", .. } => "gpu",
         Error::Io { .. } => "storage",

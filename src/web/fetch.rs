@@ -12,7 +12,8 @@ fn get(target: &JsValue, key: &str) -> JsValue {
 
 pub(crate) async fn download(url: &str, on_progress: Option<&js_sys::Function>) -> Result<js_sys::Uint8Array, JsValue> {
     let network = |e: JsValue| js_error("network", format!("{url}: {}", js_sys::Error::from(e).message()));
-    let fetch: js_sys::Function = get(&js_sys::global(), "fetch").dyn_into().map_err(|_| js_error("network", "no fetch here"))?;
+    let fetch: js_sys::Function =
+        get(&js_sys::global(), "fetch").dyn_into().map_err(|_| js_error("network", "no fetch here"))?;
     let promise: js_sys::Promise = fetch.call1(&JsValue::NULL, &url.into()).map_err(network)?.dyn_into()?;
     let response = JsFuture::from(promise).await.map_err(network)?;
     if get(&response, "ok").as_bool() != Some(true) {
@@ -28,7 +29,8 @@ pub(crate) async fn download(url: &str, on_progress: Option<&js_sys::Function>) 
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(0.0);
     let body = get(&response, "body");
-    let get_reader: js_sys::Function = get(&body, "getReader").dyn_into().map_err(|_| js_error("network", "the response has no body"))?;
+    let get_reader: js_sys::Function =
+        get(&body, "getReader").dyn_into().map_err(|_| js_error("network", "the response has no body"))?;
     let reader = get_reader.call0(&body)?;
     let read: js_sys::Function = get(&reader, "read").dyn_into()?;
     let chunks = js_sys::Array::new();

@@ -27,7 +27,11 @@ fn start() {
 /// this is the load's peak.
 #[wasm_bindgen(js_name = wasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
-    wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
 }
 
 /// The WebGPU adapter's description, or `undefined` when `navigator.gpu` is missing or gives none.
@@ -66,15 +70,21 @@ impl WebGpuAdapterInfo {
 /// adapter. (wgpu asks for a high-performance one; that can differ only on a Mac with two GPUs,
 /// neither of them Apple's, so whether the GPU is Apple's does not.)
 pub(crate) async fn webgpu_adapter_info() -> Option<WebGpuAdapterInfo> {
-    let get = |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
+    let get =
+        |o: &JsValue, k: &str| js_sys::Reflect::get(o, &k.into()).ok().filter(|v| !v.is_undefined() && !v.is_null());
     let navigator = get(&js_sys::global(), "navigator")?;
     let gpu = get(&navigator, "gpu")?;
     let request: js_sys::Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
     let promise: js_sys::Promise = request.call0(&gpu).ok()?.dyn_into().ok()?;
-    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| !a.is_null() && !a.is_undefined())?;
+    let adapter =
+        wasm_bindgen_futures::JsFuture::from(promise).await.ok().filter(|a| !a.is_null() && !a.is_undefined())?;
     let info = get(&adapter, "info");
     let field = |k: &str| info.as_ref().and_then(|i| get(i, k)).and_then(|v| v.as_string()).unwrap_or_default();
-    Some(WebGpuAdapterInfo { vendor: field("vendor"), architecture: field("architecture"), description: field("description") })
+    Some(WebGpuAdapterInfo {
+        vendor: field("vendor"),
+        architecture: field("architecture"),
+        description: field("description"),
+    })
 }
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -28,7 +28,11 @@ pub(crate) struct JsReader(pub ModelReader);
 impl ByteReader for JsReader {
     fn len(&self) -> u64 {
         let size = self.0.size();
-        if size.is_finite() && size >= 0.0 { size as u64 } else { 0 }
+        if size.is_finite() && size >= 0.0 {
+            size as u64
+        } else {
+            0
+        }
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
@@ -59,7 +63,11 @@ impl ByteReader for JsBytes {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let end = offset + buf.len() as u64;
         if end > self.len() {
-            return Err(Error::model(format!("read of {} bytes at {offset} is past the end ({} bytes)", buf.len(), self.len())));
+            return Err(Error::model(format!(
+                "read of {} bytes at {offset} is past the end ({} bytes)",
+                buf.len(),
+                self.len()
+            )));
         }
         self.0.subarray(offset as u32, end as u32).copy_to(buf);
         Ok(())

@@ -14,8 +14,8 @@ use super::gguf::{self, MetaValue, TensorSpec};
 use super::prune::{in_scope, PrunePlan, PruneReport, Pruning};
 use super::source::WeightSource;
 use super::{q4, q8_0, DType, TensorView};
-use crate::caption::{GGUF_CONFIG_KEY, GGUF_TOKENIZER_KEY};
 use crate::config::BlipConfig;
+use crate::weights::gguf::{GGUF_CONFIG_KEY, GGUF_TOKENIZER_KEY};
 use crate::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +157,9 @@ pub fn convert_to_gguf_pruned<W: Write>(
             let mut tensors = Vec::new();
             for name in &sources {
                 let t = file.require(name)?;
-                if in_scope(name, t.shape, p.scope) && !tensors.iter().any(|v: &super::source::SourceTensor| v.name == name) {
+                if in_scope(name, t.shape, p.scope)
+                    && !tensors.iter().any(|v: &super::source::SourceTensor| v.name == name)
+                {
                     tensors.push(t);
                 }
             }

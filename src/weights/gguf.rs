@@ -27,6 +27,9 @@ pub const VERSION: u32 = 3;
 pub const DEFAULT_ALIGNMENT: u32 = 32;
 /// The metadata key that overrides [`DEFAULT_ALIGNMENT`]; its value must be a u32 power of two.
 pub const ALIGNMENT_KEY: &str = "general.alignment";
+/// Metadata keys under which our files carry what a Hugging Face folder keeps beside the weights.
+pub const GGUF_CONFIG_KEY: &str = "blip.hf_config_json";
+pub const GGUF_TOKENIZER_KEY: &str = "tokenizer.huggingface.json";
 /// ggml tensors have at most four dimensions.
 pub const MAX_DIMS: usize = 4;
 // Arrays of arrays recurse; bounding the depth keeps a crafted file from overflowing the stack.
@@ -62,39 +65,21 @@ pub enum GgufError {
     #[error("tensor {tensor:?} has unknown ggml type {type_id}")]
     UnknownGgmlType { tensor: String, type_id: u32 },
     #[error("tensor {tensor:?} has rows of {row} values, not a multiple of the {ggml_type} block size {block}")]
-    PartialBlock {
-        tensor: String,
-        row: usize,
-        ggml_type: GgmlType,
-        block: usize,
-    },
+    PartialBlock { tensor: String, row: usize, ggml_type: GgmlType, block: usize },
     #[error("tensor {tensor:?} is too large to address on this platform")]
     TooLarge { tensor: String },
+    #[error("tensor {tensor:?} data offset {offset} is not a multiple of the alignment {alignment}")]
+    Misaligned { tensor: String, offset: u64, alignment: u32 },
     #[error(
-        "tensor {tensor:?} data offset {offset} is not a multiple of the alignment {alignment}"
+        "tensor {tensor:?} data offset {offset} overlaps or precedes the previous tensor, which ends at {previous_end}"
     )]
-    Misaligned {
-        tensor: String,
-        offset: u64,
-        alignment: u32,
-    },
-    #[error("tensor {tensor:?} data offset {offset} overlaps or precedes the previous tensor, which ends at {previous_end}")]
-    OutOfOrder {
-        tensor: String,
-        offset: u64,
-        previous_end: u64,
-    },
+    OutOfOrder { tensor: String, offset: u64, previous_end: u64 },
     #[error("tensor {tensor:?} data ends at byte {end} but the file has {len} bytes")]
     DataOutOfBounds { tensor: String, end: u64, len: u64 },
     #[error("tensor {tensor:?} has ggml type {ggml_type}, which is not supported")]
     UnsupportedDtype { tensor: String, ggml_type: GgmlType },
     #[error("tensor #{index} ({tensor:?}) was given {written} bytes of data, expected {expected}")]
-    DataSizeMismatch {
-        index: usize,
-        tensor: String,
-        expected: u64,
-        written: u64,
-    },
+    DataSizeMismatch { index: usize, tensor: String, expected: u64, written: u64 },
     #[error("I/O error while writing GGUF: {0}")]
     Io(#[from] io::Error),
 }
@@ -112,12 +97,7 @@ pub struct GgmlType {
 }
 
 const fn ggml(id: u32, name: &'static str, block_size: usize, type_size: usize) -> GgmlType {
-    GgmlType {
-        id,
-        name,
-        block_size,
-        type_size,
-    }
+    GgmlType { id, name, block_size, type_size }
 }
 
 const QK_K: usize = 256;
@@ -243,11 +223,7 @@ enum ValueType {
 impl ValueType {
     fn from_id(id: u32) -> Option<Self> {
         use ValueType::*;
-        [
-            U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64,
-        ]
-        .into_iter()
-        .find(|t| *t as u32 == id)
+        [U8, I8, U16, I16, U32, I32, F32, Bool, String, Array, U64, I64, F64].into_iter().find(|t| *t as u32 == id)
     }
 
     /// The fewest bytes one value of this type occupies in a file.
@@ -499,24 +475,15 @@ impl Header {
             return Ok(Some(info));
         }
         match self.other_tensors.iter().find(|t| t.name == name) {
-            Some(other) => Err(GgufError::UnsupportedDtype {
-                tensor: other.name.clone(),
-                ggml_type: other.ggml_type,
-            }),
+            Some(other) => Err(GgufError::UnsupportedDtype { tensor: other.name.clone(), ggml_type: other.ggml_type }),
             None => Ok(None),
         }
     }
 
     /// (name, offset, size) of every tensor, decodable or not.
     fn extents(&self) -> impl Iterator<Item = (&str, u64, usize)> {
-        let decodable = self
-            .tensors
-            .iter()
-            .map(|t| (t.name.as_str(), t.offset, t.size));
-        let other = self
-            .other_tensors
-            .iter()
-            .map(|t| (t.name.as_str(), t.offset, t.size));
+        let decodable = self.tensors.iter().map(|t| (t.name.as_str(), t.offset, t.size));
+        let other = self.other_tensors.iter().map(|t| (t.name.as_str(), t.offset, t.size));
         decodable.chain(other)
     }
 }
@@ -537,11 +504,7 @@ impl<'a> GgufFile<'a> {
         for (name, offset, size) in header.extents() {
             let end = offset.saturating_add(size as u64);
             if end > len {
-                return Err(GgufError::DataOutOfBounds {
-                    tensor: name.to_owned(),
-                    end,
-                    len,
-                });
+                return Err(GgufError::DataOutOfBounds { tensor: name.to_owned(), end, len });
             }
         }
         Ok(Self { bytes, header })
@@ -669,10 +632,7 @@ fn read_metadata(c: &mut Cursor, n_kv: u64) -> Result<Vec<(String, MetaValue)>> 
 
 fn read_value_type(c: &mut Cursor, key: &str) -> Result<ValueType> {
     let type_id = c.u32()?;
-    ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
-        key: key.to_owned(),
-        type_id,
-    })
+    ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType { key: key.to_owned(), type_id })
 }
 
 fn read_value(c: &mut Cursor, ty: ValueType, key: &str) -> Result<MetaValue> {
@@ -695,9 +655,7 @@ fn read_value(c: &mut Cursor, ty: ValueType, key: &str) -> Result<MetaValue> {
 
 fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<MetaArray> {
     if depth > MAX_NESTING {
-        return Err(GgufError::NestingTooDeep {
-            key: key.to_owned(),
-        });
+        return Err(GgufError::NestingTooDeep { key: key.to_owned() });
     }
     let ty = read_value_type(c, key)?;
     let n = c.u64()?;
@@ -737,22 +695,14 @@ fn read_tensor_info(c: &mut Cursor) -> Result<RawTensor> {
     let name = c.string()?;
     let n_dims = c.u32()? as usize;
     if n_dims > MAX_DIMS {
-        return Err(GgufError::TooManyDims {
-            tensor: name,
-            n_dims,
-        });
+        return Err(GgufError::TooManyDims { tensor: name, n_dims });
     }
     let mut shape = (0..n_dims).map(|_| c.u64()).collect::<Result<Vec<_>>>()?;
     // ggml lists the fastest-varying dimension first.
     shape.reverse();
     let type_id = c.u32()?;
     let offset = c.u64()?;
-    Ok(RawTensor {
-        name,
-        shape,
-        type_id,
-        offset,
-    })
+    Ok(RawTensor { name, shape, type_id, offset })
 }
 
 /// Resolves types and sizes, checks the layout and sorts tensors into the header's lists.
@@ -762,62 +712,25 @@ fn place_tensors(header: &mut Header, raw: Vec<RawTensor>) -> Result<()> {
     }
     let alignment = u64::from(header.alignment);
     let mut previous_end = 0u64;
-    for RawTensor {
-        name,
-        shape,
-        type_id,
-        offset,
-    } in raw
-    {
+    for RawTensor { name, shape, type_id, offset } in raw {
         let Some(ggml_type) = GgmlType::from_id(type_id) else {
-            return Err(GgufError::UnknownGgmlType {
-                tensor: name,
-                type_id,
-            });
+            return Err(GgufError::UnknownGgmlType { tensor: name, type_id });
         };
-        let too_large = || GgufError::TooLarge {
-            tensor: name.clone(),
-        };
-        let shape = shape
-            .iter()
-            .map(|&d| usize::try_from(d).map_err(|_| too_large()))
-            .collect::<Result<Vec<_>>>()?;
+        let too_large = || GgufError::TooLarge { tensor: name.clone() };
+        let shape = shape.iter().map(|&d| usize::try_from(d).map_err(|_| too_large())).collect::<Result<Vec<_>>>()?;
         let size = tensor_nbytes(&name, &shape, ggml_type)?;
         if offset % alignment != 0 {
-            return Err(GgufError::Misaligned {
-                tensor: name,
-                offset,
-                alignment: header.alignment,
-            });
+            return Err(GgufError::Misaligned { tensor: name, offset, alignment: header.alignment });
         }
         if offset < previous_end {
-            return Err(GgufError::OutOfOrder {
-                tensor: name,
-                offset,
-                previous_end,
-            });
+            return Err(GgufError::OutOfOrder { tensor: name, offset, previous_end });
         }
         previous_end = offset.checked_add(size as u64).ok_or_else(too_large)?;
-        header.data_end = header
-            .data_offset
-            .checked_add(previous_end)
-            .ok_or_else(too_large)?;
+        header.data_end = header.data_offset.checked_add(previous_end).ok_or_else(too_large)?;
         let offset = header.data_offset + offset; // cannot overflow: data_end did not
         match ggml_type.dtype() {
-            Some(dtype) => header.tensors.push(TensorInfo {
-                name,
-                shape,
-                dtype,
-                offset,
-                size,
-            }),
-            None => header.other_tensors.push(OtherTensor {
-                name,
-                shape,
-                ggml_type,
-                offset,
-                size,
-            }),
+            Some(dtype) => header.tensors.push(TensorInfo { name, shape, dtype, offset, size }),
+            None => header.other_tensors.push(OtherTensor { name, shape, ggml_type, offset, size }),
         }
     }
     Ok(())
@@ -826,44 +739,23 @@ fn place_tensors(header: &mut Header, raw: Vec<RawTensor>) -> Result<()> {
 /// Data bytes of a row-major tensor, checking ggml's constraints.
 fn tensor_nbytes(name: &str, shape: &[usize], ggml_type: GgmlType) -> Result<usize> {
     if shape.len() > MAX_DIMS {
-        return Err(GgufError::TooManyDims {
-            tensor: name.to_owned(),
-            n_dims: shape.len(),
-        });
+        return Err(GgufError::TooManyDims { tensor: name.to_owned(), n_dims: shape.len() });
     }
     let row = shape.last().copied().unwrap_or(1);
     let block = ggml_type.block_size();
     if row % block != 0 {
-        return Err(GgufError::PartialBlock {
-            tensor: name.to_owned(),
-            row,
-            ggml_type,
-            block,
-        });
+        return Err(GgufError::PartialBlock { tensor: name.to_owned(), row, ggml_type, block });
     }
-    let too_large = || GgufError::TooLarge {
-        tensor: name.to_owned(),
-    };
-    let elements = shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(too_large)?;
-    (elements / block)
-        .checked_mul(ggml_type.type_size())
-        .ok_or_else(too_large)
+    let too_large = || GgufError::TooLarge { tensor: name.to_owned() };
+    let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(too_large)?;
+    (elements / block).checked_mul(ggml_type.type_size()).ok_or_else(too_large)
 }
 
 fn alignment_of(metadata: &[(String, MetaValue)]) -> Result<u32> {
-    match metadata
-        .iter()
-        .find(|(k, _)| k == ALIGNMENT_KEY)
-        .map(|(_, v)| v)
-    {
+    match metadata.iter().find(|(k, _)| k == ALIGNMENT_KEY).map(|(_, v)| v) {
         None => Ok(DEFAULT_ALIGNMENT),
         Some(MetaValue::U32(a)) if a.is_power_of_two() => Ok(*a),
-        Some(MetaValue::Array(a)) => {
-            Err(GgufError::BadAlignment(format!("an array of {}", a.len())))
-        }
+        Some(MetaValue::Array(a)) => Err(GgufError::BadAlignment(format!("an array of {}", a.len()))),
         Some(other) => Err(GgufError::BadAlignment(format!("{other:?}"))),
     }
 }
@@ -895,26 +787,17 @@ impl<'a> Cursor<'a> {
     }
 
     fn truncated(&self, n: u64) -> GgufError {
-        GgufError::Truncated {
-            needed: (self.pos as u64).saturating_add(n),
-            available: self.bytes.len() as u64,
-        }
+        GgufError::Truncated { needed: (self.pos as u64).saturating_add(n), available: self.bytes.len() as u64 }
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8]> {
-        let slice = usize::try_from(n)
-            .ok()
-            .and_then(|n| self.remaining().get(..n))
-            .ok_or_else(|| self.truncated(n))?;
+        let slice = usize::try_from(n).ok().and_then(|n| self.remaining().get(..n)).ok_or_else(|| self.truncated(n))?;
         self.pos += slice.len();
         Ok(slice)
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let array = *self
-            .remaining()
-            .first_chunk::<N>()
-            .ok_or_else(|| self.truncated(N as u64))?;
+        let array = *self.remaining().first_chunk::<N>().ok_or_else(|| self.truncated(N as u64))?;
         self.pos += N;
         Ok(array)
     }
@@ -945,17 +828,9 @@ impl<'a> Cursor<'a> {
 
     /// Reads `n` items of at least `min_size` bytes each. Reserves only what the remaining
     /// input could hold, so a forged count fails as truncation instead of exhausting memory.
-    fn many<T>(
-        &mut self,
-        n: u64,
-        min_size: usize,
-        mut read: impl FnMut(&mut Self) -> Result<T>,
-    ) -> Result<Vec<T>> {
+    fn many<T>(&mut self, n: u64, min_size: usize, mut read: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
         let fits = self.remaining().len() / min_size;
-        let capacity = usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(fits)
-            .min(MAX_PREALLOC);
+        let capacity = usize::try_from(n).unwrap_or(usize::MAX).min(fits).min(MAX_PREALLOC);
         let mut items = Vec::with_capacity(capacity);
         for _ in 0..n {
             items.push(read(self)?);
@@ -1023,26 +898,15 @@ pub fn write<W: Write>(
     if let Some(name) = first_duplicate(tensors.iter().map(|t| t.name.as_str())) {
         return Err(GgufError::DuplicateTensor(name.to_owned()));
     }
-    let sizes = tensors
-        .iter()
-        .map(TensorSpec::nbytes)
-        .collect::<Result<Vec<_>>>()?;
+    let sizes = tensors.iter().map(TensorSpec::nbytes).collect::<Result<Vec<_>>>()?;
     w.write_all(&encode_header(metadata, tensors, &sizes, alignment)?)?;
     for (index, (spec, &size)) in tensors.iter().zip(&sizes).enumerate() {
-        let mut sink = CountingWriter {
-            inner: &mut *w,
-            written: 0,
-        };
+        let mut sink = CountingWriter { inner: &mut *w, written: 0 };
         write_data(index, &mut sink)?;
         let (expected, written) = (size as u64, sink.written);
         if written != expected {
             let tensor = spec.name.clone();
-            return Err(GgufError::DataSizeMismatch {
-                index,
-                tensor,
-                expected,
-                written,
-            });
+            return Err(GgufError::DataSizeMismatch { index, tensor, expected, written });
         }
         write_padding(w, expected, alignment)?;
     }
@@ -1054,9 +918,7 @@ fn check_metadata(metadata: &[(String, MetaValue)]) -> Result<()> {
     if let Some(key) = first_duplicate(metadata.iter().map(|(k, _)| k.as_str())) {
         return Err(GgufError::DuplicateKey(key.to_owned()));
     }
-    let too_deep = metadata
-        .iter()
-        .find(|(_, v)| v.as_array().is_some_and(|a| a.depth() > MAX_NESTING));
+    let too_deep = metadata.iter().find(|(_, v)| v.as_array().is_some_and(|a| a.depth() > MAX_NESTING));
     match too_deep {
         Some((key, _)) => Err(GgufError::NestingTooDeep { key: key.clone() }),
         None => Ok(()),
@@ -1088,12 +950,9 @@ fn encode_header(
         }
         GgmlType::from(spec.dtype).id().put(&mut out);
         offset.put(&mut out);
-        let too_large = || GgufError::TooLarge {
-            tensor: spec.name.clone(),
-        };
-        offset = align_up(size as u64, alignment)
-            .and_then(|padded| offset.checked_add(padded))
-            .ok_or_else(too_large)?;
+        let too_large = || GgufError::TooLarge { tensor: spec.name.clone() };
+        offset =
+            align_up(size as u64, alignment).and_then(|padded| offset.checked_add(padded)).ok_or_else(too_large)?;
     }
     let padding = padding_for(out.len() as u64, alignment) as usize;
     out.resize(out.len() + padding, 0);

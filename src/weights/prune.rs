@@ -31,7 +31,8 @@ pub enum PruneScope {
 }
 
 impl PruneScope {
-    pub const ALL: [PruneScope; 4] = [PruneScope::Linear, PruneScope::Attention, PruneScope::Mlp, PruneScope::Embeddings];
+    pub const ALL: [PruneScope; 4] =
+        [PruneScope::Linear, PruneScope::Attention, PruneScope::Mlp, PruneScope::Embeddings];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -142,7 +143,12 @@ impl PrunePlan {
             }
         }
         if k == 0 {
-            return Ok(Self { threshold: 0, ties: HashMap::new(), names, report: PruneReport { weights: total, zeroed: 0 } });
+            return Ok(Self {
+                threshold: 0,
+                ties: HashMap::new(),
+                names,
+                report: PruneReport { weights: total, zeroed: 0 },
+            });
         }
         // The k-th smallest magnitude (1-based) lies in bucket `hb`; `below` values lie under it.
         let (hb, below_high) = kth_bucket(&high, k);
@@ -218,9 +224,18 @@ mod tests {
 
     #[test]
     fn scopes_by_name() {
-        let l = |n: &str, r: usize| PruneScope::ALL.into_iter().filter(|&s| in_scope(n, &vec![2; r], s)).map(PruneScope::name).collect::<Vec<_>>();
+        let l = |n: &str, r: usize| {
+            PruneScope::ALL
+                .into_iter()
+                .filter(|&s| in_scope(n, &vec![2; r], s))
+                .map(PruneScope::name)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(l("vision_model.encoder.layers.0.self_attn.qkv.weight", 2), ["linear", "attention"]);
-        assert_eq!(l("text_decoder.bert.encoder.layer.0.crossattention.output.dense.weight", 2), ["linear", "attention"]);
+        assert_eq!(
+            l("text_decoder.bert.encoder.layer.0.crossattention.output.dense.weight", 2),
+            ["linear", "attention"]
+        );
         assert_eq!(l("text_decoder.bert.encoder.layer.0.output.dense.weight", 2), ["linear", "mlp"]);
         assert_eq!(l("vision_model.encoder.layers.0.mlp.fc1.weight", 2), ["linear", "mlp"]);
         assert_eq!(l("text_decoder.cls.predictions.transform.dense.weight", 2), ["linear"]);

@@ -296,7 +296,7 @@ mod tests {
         let mut out = [0f32; 256];
         dequantize_q4_k(&block, &mut out);
         // Value 64 + 33 is sub-block 3 (high nibbles of the second run), l = 1.
-        let q = (32 + 1) * 37 % 256 >> 4;
+        let q = ((32 + 1) * 37 % 256) >> 4;
         assert_eq!(out[97], 0.25 * 4.0 * q as f32 - 2.0 * 8.0);
     }
 }

@@ -59,10 +59,7 @@ fn quantize_block(block: &[f32], dst: &mut Vec<u8>) {
 /// sizes only the whole blocks both sides have room for are decoded and the rest of `dst` is
 /// left untouched.
 pub fn dequantize(src: &[u8], dst: &mut [f32]) {
-    for (block, out) in src
-        .chunks_exact(BLOCK_BYTES)
-        .zip(dst.chunks_exact_mut(QK8_0))
-    {
+    for (block, out) in src.chunks_exact(BLOCK_BYTES).zip(dst.chunks_exact_mut(QK8_0)) {
         let (scale, quants) = block.split_at(2);
         let d = f16::from_le_bytes([scale[0], scale[1]]).to_f32();
         for (y, &q) in out.iter_mut().zip(quants) {

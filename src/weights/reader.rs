@@ -12,12 +12,18 @@ use crate::{Error, Result};
 /// A file read by offset. `read_at` fills all of `buf` or fails.
 pub trait ByteReader {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
 }
 
 /// A GGUF header is small (config and tokenizer included, about 1 MB for BLIP); a file whose
 /// header claims more than this is refused instead of read.
 pub const MAX_HEADER_BYTES: u64 = 64 << 20;
+
+/// One tensor read from a file: name, shape, dtype and bytes.
+pub type ReadTensor<'a> = (&'a str, &'a [usize], DType, Vec<u8>);
 
 /// A GGUF file read through a [`ByteReader`]: the header at once, tensors when asked for.
 pub struct StreamedGguf<'a> {
@@ -74,10 +80,11 @@ impl<'a> StreamedGguf<'a> {
     }
 
     /// The named tensor's bytes, read now.
-    pub fn read(&self, name: &str) -> Result<Option<(&str, &[usize], DType, Vec<u8>)>> {
+    pub fn read(&self, name: &str) -> Result<Option<ReadTensor<'_>>> {
         let Some(info) = self.header.tensor(name)? else { return Ok(None) };
         let mut data = Vec::new();
-        data.try_reserve_exact(info.size).map_err(|_| Error::model(format!("no memory for tensor {name} ({} bytes)", info.size)))?;
+        data.try_reserve_exact(info.size)
+            .map_err(|_| Error::model(format!("no memory for tensor {name} ({} bytes)", info.size)))?;
         data.resize(info.size, 0);
         self.reader.read_at(info.offset, &mut data)?;
         let loaded = self.loaded.get() + info.size as u64;
@@ -111,6 +118,7 @@ impl ByteReader for std::fs::File {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset).map_err(|e| Error::io(format!("reading {} bytes at {offset}", buf.len()), e))
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+            .map_err(|e| Error::io(format!("reading {} bytes at {offset}", buf.len()), e))
     }
 }

@@ -73,9 +73,12 @@ impl<'a> WeightSource<'a> {
                 dtype: t.dtype,
                 data: Cow::Borrowed(f.tensor_data(t)),
             }),
-            WeightSource::Streamed(s) => {
-                s.read(name)?.map(|(name, shape, dtype, data)| SourceTensor { name, shape, dtype, data: Cow::Owned(data) })
-            }
+            WeightSource::Streamed(s) => s.read(name)?.map(|(name, shape, dtype, data)| SourceTensor {
+                name,
+                shape,
+                dtype,
+                data: Cow::Owned(data),
+            }),
         })
     }
 

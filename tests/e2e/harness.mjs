@@ -1,28 +1,31 @@
-// What the small standalone scripts (pkg-example.mjs, wasm-memory.mjs) share: `--name value`
-// arguments, and a headless Chromium (WebGPU on) with a server for one folder and its models,
-// cleaned up however the script ends.
+// What the e2e scripts and the browser benches share: the Chromium binary and its flags, a
+// headless Chromium (WebGPU on) with a server for one folder and its models, cleaned up however
+// the script ends (for the standalone scripts: pkg-example.mjs, wasm-memory.mjs, benches/web/),
+// the model worker's {type:"stats"} answer, and a median.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { start } from './server.mjs';
 
-/** Headless Chromium flags the standalone scripts share (RECIPES.md); WebGPU and camera flags are added per use. */
+/** The Chromium binary: $CHROMIUM, else Debian's. */
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/**
+ * The headless Chromium flags every launch in tests/e2e and benches/web starts from: the new
+ * headless mode; no sandbox (Chromium will not start as root without it); none of Chromium's own
+ * traffic (background networking, component updates, sync) and no QUIC; no first-run UI; shared
+ * memory in /tmp instead of /dev/shm (small in containers). WebGPU and camera flags are added per use.
+ */
 export const CHROMIUM_FLAGS = ['--headless=new', '--no-sandbox', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'];
-
-export function namedArgs(argv = process.argv.slice(2)) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1];
-  return out;
-}
 
 /** Runs fn({browser, server}) with `dist` served at / and `models` at /models/. */
 export async function withBrowser({ dist, models, coi = false }, fn) {
   const server = await start({ dist, models, coi });
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgecap-browser-'));
   const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
     args: [...CHROMIUM_FLAGS, '--enable-unsafe-webgpu'],
   });
@@ -49,4 +52,11 @@ export function workerStats(page, timeoutMs = 30000) {
     w.addEventListener('message', on);
     w.postMessage({ type: 'stats' });
   }), timeoutMs);
+}
+
+/** The median of a list of numbers (the mean of the two middle ones when even); null when empty. */
+export function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }

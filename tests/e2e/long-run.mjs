@@ -23,10 +23,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { start } from './server.mjs';
 import { makeFixtures } from './fixtures.mjs';
-import { CHROMIUM_FLAGS, workerStats } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_FLAGS, median, workerStats } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HOOKS = fs.readFileSync(path.join(HERE, 'page-hooks.js'), 'utf8');
@@ -38,11 +39,6 @@ function quantile(xs, q) {
   if (!xs.length) return null;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-}
-function median(xs) {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** The JS heap in use (bytes) of one DevTools target (page or worker), after a garbage collection. */
@@ -106,7 +102,7 @@ export async function longRun(opts) {
   const flags = [...CHROMIUM_FLAGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
   if (backend === 'webgpu') flags.push('--enable-unsafe-webgpu');
   // A plain launch (not a persistent profile): the DevTools browser session reaches the worker.
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: flags, timeout: 60000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: flags, timeout: 60000 });
   const close = () => browser.close().catch(() => {});
   onClose(close);
   const consoleErrors = [];
@@ -241,28 +237,38 @@ export async function longRun(opts) {
   }
 }
 
-function parseArgs(argv) {
-  const a = { captions: 200, backend: 'cpu', warmup: null, interval: 250, toleranceMib: 1, heapToleranceMib: 8, model: 'q8_0', timeoutMin: 60, captionTimeoutS: 600 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`${k} needs a value`);
-      return argv[++i];
-    };
-    if (k === '--dist') a.dist = val();
-    else if (k === '--cli') a.cli = val();
-    else if (k === '--captions') a.captions = Number(val());
-    else if (k === '--backend') a.backend = val();
-    else if (k === '--warmup') a.warmup = Number(val());
-    else if (k === '--interval') a.interval = Number(val());
-    else if (k === '--tolerance-mib') a.toleranceMib = Number(val());
-    else if (k === '--heap-tolerance-mib') a.heapToleranceMib = Number(val());
-    else if (k === '--model') a.model = val();
-    else if (k === '--timeout-min') a.timeoutMin = Number(val());
-    else if (k === '--caption-timeout') a.captionTimeoutS = Number(val());
-    else if (k === '--help' || k === '-h') a.help = true;
-    else throw new Error('unknown argument ' + k);
-  }
+function options(args) {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      dist: { type: 'string' },
+      cli: { type: 'string' },
+      captions: { type: 'string', default: '200' },
+      backend: { type: 'string', default: 'cpu' },
+      warmup: { type: 'string' },
+      interval: { type: 'string', default: '250' },
+      'tolerance-mib': { type: 'string', default: '1' },
+      'heap-tolerance-mib': { type: 'string', default: '8' },
+      model: { type: 'string', default: 'q8_0' },
+      'timeout-min': { type: 'string', default: '60' },
+      'caption-timeout': { type: 'string', default: '600' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const a = {
+    dist: v.dist,
+    cli: v.cli,
+    captions: Number(v.captions),
+    backend: v.backend,
+    warmup: v.warmup == null ? null : Number(v.warmup),
+    interval: Number(v.interval),
+    toleranceMib: Number(v['tolerance-mib']),
+    heapToleranceMib: Number(v['heap-tolerance-mib']),
+    model: v.model,
+    timeoutMin: Number(v['timeout-min']),
+    captionTimeoutS: Number(v['caption-timeout']),
+    help: v.help,
+  };
   if (a.warmup == null) a.warmup = Math.min(10, Math.max(1, Math.floor(a.captions / 2)));
   return a;
 }
@@ -270,7 +276,7 @@ function parseArgs(argv) {
 async function main() {
   let a;
   try {
-    a = parseArgs(process.argv.slice(2));
+    a = options(process.argv.slice(2));
   } catch (e) {
     console.error(e.message);
     return 2;

@@ -8,10 +8,13 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { REPO } from './fixtures.mjs';
-import { namedArgs, withBrowser } from './harness.mjs';
+import { withBrowser } from './harness.mjs';
 
-const args = namedArgs();
+const { values: args } = parseArgs({
+  options: { pkg: { type: 'string' }, model: { type: 'string' }, 'cpu-model': { type: 'string' }, cli: { type: 'string' } },
+});
 const model = path.resolve(args.model);
 const cpuModel = path.resolve(args['cpu-model'] || args.model);
 if (path.dirname(cpuModel) !== path.dirname(model)) throw new Error('--model and --cpu-model must be in one folder');

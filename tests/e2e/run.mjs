@@ -14,6 +14,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { start } from './server.mjs';
 import { makeFixtures, REPO } from './fixtures.mjs';
@@ -21,7 +22,7 @@ import { cliCaption, compareCaptions } from './cli.mjs';
 import { webkitScenarios } from './webkit.mjs';
 import { registerSafetyScenarios } from './safety.mjs';
 import { registerGpuLossScenarios, FULL_MESSAGES, messages, waitMessages } from './gpu-loss.mjs';
-import { workerStats } from './harness.mjs';
+import { CHROMIUM, CHROMIUM_FLAGS, median, workerStats } from './harness.mjs';
 import { registerCameraScenarios } from './camera.mjs';
 import { registerIphoneScenarios } from './iphone.mjs';
 import { registerThreadsScenarios } from './threads.mjs';
@@ -29,7 +30,6 @@ import { longRun } from './long-run.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const HOOKS = fs.readFileSync(path.join(HERE, 'page-hooks.js'), 'utf8');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const MODEL_URL = '/models/tiny-q8_0.gguf';
 const MODEL_F32_URL = '/models/tiny-f32.gguf';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -38,27 +38,36 @@ const SLOW_SCENARIOS = new Set(['capture-webgpu', 'webgpu-default-limits-submit-
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
-function parseArgs(argv) {
-  const a = { only: null, artifacts: null, skipWebkit: false, keep: false, verbose: false, list: false, captionTimeoutS: 300 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const val = () => {
-      if (i + 1 >= argv.length) throw new Error(`${k} needs a value`);
-      return argv[++i];
-    };
-    if (k === '--dist') a.dist = val();
-    else if (k === '--cli') a.cli = val();
-    else if (k === '--only') a.only = val().split(',').map((s) => s.trim()).filter(Boolean);
-    else if (k === '--artifacts') a.artifacts = val();
-    else if (k === '--skip-webkit') a.skipWebkit = true;
-    else if (k === '--keep') a.keep = true;
-    else if (k === '--verbose' || k === '-v') a.verbose = true;
-    else if (k === '--list') a.list = true;
-    else if (k === '--caption-timeout') a.captionTimeoutS = Number(val());
-    else if (k === '--help' || k === '-h') a.help = true;
-    else throw new Error('unknown argument ' + k);
-  }
-  return a;
+const USAGE = 'usage: node tests/e2e/run.mjs --dist DIR --cli target/release/edgecap [--only NAME[,NAME]] [--artifacts DIR] [--skip-webkit] [--caption-timeout S (300)] [--keep] [--verbose] [--list]';
+
+function options(args) {
+  const { values: v } = parseArgs({
+    args,
+    options: {
+      dist: { type: 'string' },
+      cli: { type: 'string' },
+      only: { type: 'string' },
+      artifacts: { type: 'string' },
+      'skip-webkit': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', short: 'v', default: false },
+      list: { type: 'boolean', default: false },
+      'caption-timeout': { type: 'string', default: '300' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  return {
+    dist: v.dist,
+    cli: v.cli,
+    only: v.only == null ? null : v.only.split(',').map((s) => s.trim()).filter(Boolean),
+    artifacts: v.artifacts ?? null,
+    skipWebkit: v['skip-webkit'],
+    keep: v.keep,
+    verbose: v.verbose,
+    list: v.list,
+    captionTimeoutS: Number(v['caption-timeout']),
+    help: v.help,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -84,17 +93,6 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 // ---------------------------------------------------------------------------------------------
 // Chromium
-const BASE_FLAGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--disable-dev-shm-usage',
-];
-
 /**
  * Runs fn({context, page, logs, csp}) in a fresh Chromium profile. opts: webgpu (bool), camera
  * ('fake': the fixture video, a still scene | 'moving': Chromium's own fake camera, whose frames
@@ -104,7 +102,7 @@ const BASE_FLAGS = [
  * scenario fails when there is any.
  */
 async function withChromium(S, opts, fn) {
-  const flags = [...BASE_FLAGS];
+  const flags = [...CHROMIUM_FLAGS];
   if (opts.webgpu) flags.push('--enable-unsafe-webgpu');
   if (opts.camera === 'moving') {
     flags.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
@@ -366,11 +364,6 @@ function cpuDelta(a, b) {
   const d = {};
   for (const k of Object.keys(b)) d[k] = b[k] - (a[k] || 0);
   return d;
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function reset(S) {
@@ -792,14 +785,20 @@ scenario('wasm-gzip-size', async (S) => {
 
 // ---------------------------------------------------------------------------------------------
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  let args;
+  try {
+    args = options(process.argv.slice(2));
+  } catch (e) {
+    console.error(`${e.message}\n${USAGE}`);
+    return 2;
+  }
   const all = [...scenarios.map((s) => s.name), ...webkitScenarios.map((s) => s.name)];
   if (args.list) {
     console.log(all.join('\n'));
     return 0;
   }
   if (args.help || !args.dist || !args.cli) {
-    console.log('usage: node tests/e2e/run.mjs --dist DIR --cli target/release/edgecap [--only NAME[,NAME]] [--artifacts DIR] [--skip-webkit] [--caption-timeout S (300)] [--keep] [--verbose] [--list]');
+    console.log(USAGE);
     return args.help ? 0 : 2;
   }
   const t0 = Date.now();

@@ -38,6 +38,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -416,24 +417,29 @@ export async function start({ dist, models = null, port = 0, host = '127.0.0.1',
   };
 }
 
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--coi') out.coi = true;
-    else if (a === '--no-csp') out.noCsp = true;
-    else if (a.startsWith('--')) out[a.slice(2)] = argv[++i];
-  }
-  return out;
-}
-
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const a = parseArgs(process.argv.slice(2));
-  if (!a.dist) {
-    console.error('usage: node server.mjs --dist DIR [--models DIR] [--port N] [--host H] [--coi] [--no-csp]');
+  const usage = 'usage: node server.mjs --dist DIR [--models DIR] [--port N] [--host H] [--coi] [--no-csp]';
+  let a;
+  try {
+    ({ values: a } = parseArgs({
+      options: {
+        dist: { type: 'string' },
+        models: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        coi: { type: 'boolean' },
+        'no-csp': { type: 'boolean' },
+      },
+    }));
+  } catch (e) {
+    console.error(`${e.message}\n${usage}`);
     process.exit(2);
   }
-  const s = await start({ dist: a.dist, models: a.models || null, port: Number(a.port || 8080), host: a.host || '127.0.0.1', coi: !!a.coi, csp: a.noCsp ? null : 'auto', quiet: false });
+  if (!a.dist) {
+    console.error(usage);
+    process.exit(2);
+  }
+  const s = await start({ dist: a.dist, models: a.models || null, port: Number(a.port || 8080), host: a.host || '127.0.0.1', coi: !!a.coi, csp: a['no-csp'] ? null : 'auto', quiet: false });
   console.log(`serving ${path.resolve(a.dist)} at ${s.url}/` + (a.models ? ` (models: ${path.resolve(a.models)})` : ''));
   const stop = () => s.close().then(() => process.exit(0));
   process.on('SIGINT', stop);

@@ -6,9 +6,12 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { namedArgs, withBrowser } from './harness.mjs';
+import { parseArgs } from 'node:util';
+import { withBrowser } from './harness.mjs';
 
-const args = namedArgs();
+const { values: args } = parseArgs({
+  options: { pkg: { type: 'string' }, model: { type: 'string' }, backends: { type: 'string' }, caption: { type: 'string' } },
+});
 const pkg = path.resolve(args.pkg || 'pkg');
 const model = path.resolve(args.model || 'target/bench-models/blip-base-random-q8_0.gguf');
 const backends = (args.backends || 'webgpu,cpu').split(',');

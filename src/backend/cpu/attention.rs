@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::fast_math::softmax_in_place;
+use super::shared_out::SharedOut;
 
 /// Queries per task: 577 vision tokens make 10 blocks per head, 120 tasks per layer.
 const QUERY_BLOCK: usize = 64;
@@ -17,18 +18,6 @@ const QUERY_BLOCK: usize = 64;
 /// a few hundred thousand in all; split per head, each hand-over to another thread costs more
 /// than the head (in the browser's threaded build a step took twice as long on two workers).
 const MIN_TASK_WORK: usize = 1 << 20;
-
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint (rows, head columns) rectangles of the output.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-impl SharedOut {
-    // A method, so closures capture the whole Send + Sync wrapper rather than its raw field.
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
 
 /// Shapes of one attention call; `q` is `[batch, sq, hd]`, `k`/`v` are `[key_batch, sk, hd]` with
 /// `key_batch` equal to `batch` or 1 (shared keys).
@@ -42,57 +31,94 @@ pub struct Shape {
     pub causal: bool,
 }
 
-/// Returns `[batch, sq, hd]`. The caller has checked that the slices match `shape`.
+/// Returns `[batch, sq, hd]`. Panics when the slices do not match `shape`: the backend checks
+/// its tensors' shapes first, and the raw-pointer products below rely on these lengths.
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], s: &Shape) -> Vec<f32> {
+    assert!(s.heads > 0 && s.hd.is_multiple_of(s.heads), "attention: {} columns in {} heads", s.hd, s.heads);
+    assert!(s.key_batch == s.batch || s.key_batch == 1, "attention: key batch {} for batch {}", s.key_batch, s.batch);
+    assert_eq!(q.len(), s.batch * s.sq * s.hd, "attention: query length");
+    assert_eq!(k.len(), s.key_batch * s.sk * s.hd, "attention: key length");
+    assert_eq!(v.len(), s.key_batch * s.sk * s.hd, "attention: value length");
     let d = s.hd / s.heads;
     let scale = (d as f32).powf(-0.5);
     let blocks = s.sq.div_ceil(QUERY_BLOCK);
     let mut out = vec![0f32; s.batch * s.sq * s.hd];
-    let shared = SharedOut(out.as_mut_ptr());
+    let shared = SharedOut::new(&mut out);
     let offset = s.sk as isize - s.sq as isize;
     let task_work = QUERY_BLOCK.min(s.sq) * s.sk * d * 2;
-    (0..s.batch * s.heads * blocks).into_par_iter().with_min_len(MIN_TASK_WORK.div_ceil(task_work.max(1))).for_each_init(
-        || vec![0f32; QUERY_BLOCK.min(s.sq) * s.sk],
-        |scores, task| {
-            let (bh, block) = (task / blocks, task % blocks);
-            let (bi, h) = (bh / s.heads, bh % s.heads);
-            let kb = if s.key_batch == 1 { 0 } else { bi };
-            let r0 = block * QUERY_BLOCK;
-            let rows = QUERY_BLOCK.min(s.sq - r0);
-            let q_at = (bi * s.sq + r0) * s.hd + h * d;
-            let kv_at = kb * s.sk * s.hd + h * d;
-            let (hd, sk) = (s.hd as isize, s.sk as isize);
-            // SAFETY: all pointers and strides stay inside q, k, v (checked shapes), `scores`
-            // holds rows × sk, and each task writes only its own rows × d block of `out`.
-            unsafe {
-                // scores = scale · Q_block · K_headᵀ
-                gemm::gemm(
-                    rows, s.sk, d,
-                    scores.as_mut_ptr(), 1, sk, false,
-                    q.as_ptr().add(q_at), 1, hd,
-                    k.as_ptr().add(kv_at), hd, 1,
-                    0.0, scale, false, false, false, gemm::Parallelism::None,
-                );
-            }
-            for (r, row) in scores.chunks_mut(s.sk).take(rows).enumerate() {
-                // Query i sees keys up to sk - sq + i.
-                let visible =
-                    if s.causal { ((r0 + r) as isize + offset + 1).clamp(0, s.sk as isize) as usize } else { s.sk };
-                softmax_in_place(&mut row[..visible]);
-                row[visible..].fill(0.0);
-            }
-            unsafe {
-                // out_block = P · V_head
-                gemm::gemm(
-                    rows, d, s.sk,
-                    shared.at(q_at), 1, hd, false,
-                    scores.as_ptr(), 1, sk,
-                    v.as_ptr().add(kv_at), 1, hd,
-                    0.0, 1.0, false, false, false, gemm::Parallelism::None,
-                );
-            }
-        },
-    );
+    (0..s.batch * s.heads * blocks)
+        .into_par_iter()
+        .with_min_len(MIN_TASK_WORK.div_ceil(task_work.max(1)))
+        .for_each_init(
+            || vec![0f32; QUERY_BLOCK.min(s.sq) * s.sk],
+            |scores, task| {
+                let (bh, block) = (task / blocks, task % blocks);
+                let (bi, h) = (bh / s.heads, bh % s.heads);
+                let kb = if s.key_batch == 1 { 0 } else { bi };
+                let r0 = block * QUERY_BLOCK;
+                let rows = QUERY_BLOCK.min(s.sq - r0);
+                let q_at = (bi * s.sq + r0) * s.hd + h * d;
+                let kv_at = kb * s.sk * s.hd + h * d;
+                let (hd, sk) = (s.hd as isize, s.sk as isize);
+                // SAFETY: all pointers and strides stay inside q, k, v (lengths asserted above), `scores`
+                // holds rows × sk, and each task writes only its own rows × d block of `out`.
+                unsafe {
+                    // scores = scale · Q_block · K_headᵀ
+                    gemm::gemm(
+                        rows,
+                        s.sk,
+                        d,
+                        scores.as_mut_ptr(),
+                        1,
+                        sk,
+                        false,
+                        q.as_ptr().add(q_at),
+                        1,
+                        hd,
+                        k.as_ptr().add(kv_at),
+                        hd,
+                        1,
+                        0.0,
+                        scale,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for (r, row) in scores.chunks_mut(s.sk).take(rows).enumerate() {
+                    // Query i sees keys up to sk - sq + i.
+                    let visible =
+                        if s.causal { ((r0 + r) as isize + offset + 1).clamp(0, s.sk as isize) as usize } else { s.sk };
+                    softmax_in_place(&mut row[..visible]);
+                    row[visible..].fill(0.0);
+                }
+                unsafe {
+                    // out_block = P · V_head
+                    gemm::gemm(
+                        rows,
+                        d,
+                        s.sk,
+                        shared.at(q_at),
+                        1,
+                        hd,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        sk,
+                        v.as_ptr().add(kv_at),
+                        1,
+                        hd,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            },
+        );
     out
 }
 

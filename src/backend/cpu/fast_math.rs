@@ -100,42 +100,49 @@ mod avx512 {
 
     #[target_feature(enable = "avx512f")]
     pub unsafe fn exp_in_place(v: &mut [f32]) {
-        let mut chunks = v.chunks_exact_mut(16);
-        for c in &mut chunks {
-            _mm512_storeu_ps(c.as_mut_ptr(), exp16(_mm512_loadu_ps(c.as_ptr())));
+        // SAFETY: the caller checked avx512f; every load and store stays inside `v` (the tail masked).
+        unsafe {
+            let mut chunks = v.chunks_exact_mut(16);
+            for c in &mut chunks {
+                _mm512_storeu_ps(c.as_mut_ptr(), exp16(_mm512_loadu_ps(c.as_ptr())));
+            }
+            let rest = chunks.into_remainder();
+            let mask = ((1u32 << rest.len()) - 1) as u16;
+            let x = _mm512_maskz_loadu_ps(mask, rest.as_ptr());
+            _mm512_mask_storeu_ps(rest.as_mut_ptr(), mask, exp16(x));
         }
-        let rest = chunks.into_remainder();
-        let mask = ((1u32 << rest.len()) - 1) as u16;
-        let x = _mm512_maskz_loadu_ps(mask, rest.as_ptr());
-        _mm512_mask_storeu_ps(rest.as_mut_ptr(), mask, exp16(x));
     }
 
     #[target_feature(enable = "avx512f")]
     pub unsafe fn softmax_in_place(v: &mut [f32]) {
-        let n = v.len();
-        let full = n / 16 * 16;
-        let tail = ((1u32 << (n - full)) - 1) as u16;
-        let p = v.as_mut_ptr();
-        let mut vmax = _mm512_set1_ps(f32::NEG_INFINITY);
-        for i in (0..full).step_by(16) {
-            vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(p.add(i)));
-        }
-        vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, p.add(full)));
-        let vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-        let mut sum = _mm512_setzero_ps();
-        for i in (0..full).step_by(16) {
-            let e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), vmax));
+        // SAFETY: the caller checked avx512f; `p.add(i)` for i < full and the masked tail at `full` stay
+        // inside `v`.
+        unsafe {
+            let n = v.len();
+            let full = n / 16 * 16;
+            let tail = ((1u32 << (n - full)) - 1) as u16;
+            let p = v.as_mut_ptr();
+            let mut vmax = _mm512_set1_ps(f32::NEG_INFINITY);
+            for i in (0..full).step_by(16) {
+                vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(p.add(i)));
+            }
+            vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, p.add(full)));
+            let vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+            let mut sum = _mm512_setzero_ps();
+            for i in (0..full).step_by(16) {
+                let e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), vmax));
+                sum = _mm512_add_ps(sum, e);
+                _mm512_storeu_ps(p.add(i), e);
+            }
+            let e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), vmax)));
             sum = _mm512_add_ps(sum, e);
-            _mm512_storeu_ps(p.add(i), e);
+            _mm512_mask_storeu_ps(p.add(full), tail, e);
+            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
+            for i in (0..full).step_by(16) {
+                _mm512_storeu_ps(p.add(i), _mm512_mul_ps(_mm512_loadu_ps(p.add(i)), inv));
+            }
+            _mm512_mask_storeu_ps(p.add(full), tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), inv));
         }
-        let e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), vmax)));
-        sum = _mm512_add_ps(sum, e);
-        _mm512_mask_storeu_ps(p.add(full), tail, e);
-        let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
-        for i in (0..full).step_by(16) {
-            _mm512_storeu_ps(p.add(i), _mm512_mul_ps(_mm512_loadu_ps(p.add(i)), inv));
-        }
-        _mm512_mask_storeu_ps(p.add(full), tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), inv));
     }
 }
 
@@ -214,7 +221,12 @@ mod simd128 {
             // SAFETY: four f32.
             vmax = f32x4_pmax(vmax, unsafe { v128_load(c.as_ptr().cast()) });
         }
-        let lanes = [f32x4_extract_lane::<0>(vmax), f32x4_extract_lane::<1>(vmax), f32x4_extract_lane::<2>(vmax), f32x4_extract_lane::<3>(vmax)];
+        let lanes = [
+            f32x4_extract_lane::<0>(vmax),
+            f32x4_extract_lane::<1>(vmax),
+            f32x4_extract_lane::<2>(vmax),
+            f32x4_extract_lane::<3>(vmax),
+        ];
         let max = lanes.iter().chain(tail.iter()).fold(f32::NEG_INFINITY, |m, &x| m.max(x));
         let (vmax, mut vsum) = (splat(max), splat(0.0));
         for c in body.chunks_exact_mut(4) {
@@ -252,7 +264,11 @@ fn exp(x: f32) -> f32 {
         + 0.5;
     let y = p * r * r + r + 1.0;
     let scaled = y * f32::from_bits(((n as i32 + 127) as u32) << 23);
-    if underflow { 0.0 } else { scaled }
+    if underflow {
+        0.0
+    } else {
+        scaled
+    }
 }
 
 #[inline(always)]

@@ -10,6 +10,7 @@ mod attention;
 // Public for tests/cpu_kernels.rs, which checks them natively and in wasm.
 pub mod fast_math;
 pub mod q8_gemm;
+mod shared_out;
 #[cfg_attr(not(feature = "threads"), allow(dead_code))] // used by the threaded wasm build; tested natively
 mod split_gemv;
 
@@ -38,7 +39,13 @@ pub enum CpuWeight {
     F32(Tensor),
     /// Stays quantized in memory (Q8_0, Q4_0 or Q4_K): matmuls run on the blocks, embedding rows
     /// are dequantized as they are gathered.
-    Quant { matrix: Arc<QTensor>, matmul: QMatMul, dtype: DType, rows: usize, cols: usize },
+    Quant {
+        matrix: Arc<QTensor>,
+        matmul: QMatMul,
+        dtype: DType,
+        rows: usize,
+        cols: usize,
+    },
 }
 
 impl CpuWeight {
@@ -132,7 +139,9 @@ impl Backend for CpuBackend {
         for part in parts {
             let part = part?;
             let v = part.view();
-            let &[r, c] = v.shape else { return Err(Error::model(format!("{} should be 2-D, has shape {:?}", v.name, v.shape))) };
+            let &[r, c] = v.shape else {
+                return Err(Error::model(format!("{} should be 2-D, has shape {:?}", v.name, v.shape)));
+            };
             if c != cols {
                 return Err(Error::model(format!("{}: {c} columns where {name} stacks {cols}", v.name)));
             }
@@ -143,7 +152,10 @@ impl Backend for CpuBackend {
             first = false;
             if kept == Some(v.dtype) {
                 if v.dtype.byte_len(r * c) != Some(v.data.len()) {
-                    return Err(Error::model(format!("{}: {:?} data does not match shape {:?}", v.name, v.dtype, v.shape)));
+                    return Err(Error::model(format!(
+                        "{}: {:?} data does not match shape {:?}",
+                        v.name, v.dtype, v.shape
+                    )));
                 }
                 blocks.extend_from_slice(v.data);
                 continue;
@@ -203,12 +215,16 @@ impl Backend for CpuBackend {
                 };
                 let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
                 let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, weights, rows, bias.as_deref()))?
-                    .ok_or_else(|| shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name())))?;
+                    .ok_or_else(|| {
+                        shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name()))
+                    })?;
                 from_vec(y, &[m, rows])?
             }
             // Decoder steps on the threaded wasm build: candle's one-row product has no threads there.
             #[cfg(feature = "threads")]
-            (CpuWeight::Quant { matrix, dtype: DType::Q8_0, .. }, None) if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 => {
+            (CpuWeight::Quant { matrix, dtype: DType::Q8_0, .. }, None)
+                if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 =>
+            {
                 let data = matrix.data().map_err(err)?;
                 let y = from_vec(with_slice(&x2, |x| split_gemv::matmul(x, k, &data, rows))??, &[1, rows])?;
                 match bias {
@@ -234,7 +250,10 @@ impl Backend for CpuBackend {
 
     fn layer_norm(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
         let n = x.dim(D::Minus1).map_err(err)?;
-        let (g, b) = (gamma.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?, beta.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?);
+        let (g, b) = (
+            gamma.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?,
+            beta.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?,
+        );
         if g.len() != n || b.len() != n {
             return Err(shape_err(format!("layer_norm over {n} features with {} weights", g.len())));
         }
@@ -267,7 +286,12 @@ impl Backend for CpuBackend {
         let (b, sq, hd) = q.dims3().map_err(err)?;
         let (bk, sk, _) = k.dims3().map_err(err)?;
         if heads == 0 || hd % heads != 0 || k.dims() != v.dims() || k.dim(2).map_err(err)? != hd {
-            return Err(shape_err(format!("attention: q {:?} k {:?} v {:?} heads {heads}", q.dims(), k.dims(), v.dims())));
+            return Err(shape_err(format!(
+                "attention: q {:?} k {:?} v {:?} heads {heads}",
+                q.dims(),
+                k.dims(),
+                v.dims()
+            )));
         }
         // Keys of batch 1 are shared by every query row (the image's cross-attention K/V under
         // beam search) and read in place, never copied per row.
@@ -279,12 +303,23 @@ impl Backend for CpuBackend {
         from_vec(out, &[b, sq, hd])
     }
 
-    fn patch_embed(&self, pixels: &Tensor, weight: &Tensor, bias: &Tensor, class: &Tensor, position: &Tensor, patch: usize)
-        -> Result<Tensor> {
+    fn patch_embed(
+        &self,
+        pixels: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        class: &Tensor,
+        position: &Tensor,
+        patch: usize,
+    ) -> Result<Tensor> {
         let (c, h, w) = pixels.dims3().map_err(err)?;
         let dim = weight.dim(0).map_err(err)?;
         if patch == 0 || h % patch != 0 || w % patch != 0 || weight.dims() != [dim, c, patch, patch] {
-            return Err(shape_err(format!("patch_embed: pixels {:?}, weight {:?}, patch {patch}", pixels.dims(), weight.dims())));
+            return Err(shape_err(format!(
+                "patch_embed: pixels {:?}, weight {:?}, patch {patch}",
+                pixels.dims(),
+                weight.dims()
+            )));
         }
         let (gh, gw) = (h / patch, w / patch);
         let cols = with_slice(pixels, |px| im2col(px, c, h, w, patch))?;
@@ -323,7 +358,11 @@ impl Backend for CpuBackend {
 
     fn cached_attention(&self, qkv: &Tensor, cache: &mut CpuCache, heads: usize) -> Result<Tensor> {
         let width = qkv.dim(D::Minus1).map_err(err)? / 3;
-        let (q, k, v) = (self.narrow_last(qkv, 0, width)?, self.narrow_last(qkv, width, width)?, self.narrow_last(qkv, 2 * width, width)?);
+        let (q, k, v) = (
+            self.narrow_last(qkv, 0, width)?,
+            self.narrow_last(qkv, width, width)?,
+            self.narrow_last(qkv, 2 * width, width)?,
+        );
         let (k, v) = match cache.kv.take() {
             Some((ck, cv)) => (Tensor::cat(&[&ck, &k], 1).map_err(err)?, Tensor::cat(&[&cv, &v], 1).map_err(err)?),
             None => (k, v),

@@ -28,7 +28,7 @@ fn err(message: String) -> Error {
 /// `x` (one row of `k`) times the `n` Q8_0 weight rows in `weights` (candle's block bytes,
 /// row-major), transposed: `n` outputs.
 pub fn matmul(x: &[f32], k: usize, weights: &[u8], n: usize) -> Result<Vec<f32>> {
-    if x.len() != k || k % QK8_0 != 0 {
+    if x.len() != k || !k.is_multiple_of(QK8_0) {
         return Err(err(format!("split gemv: {} activations for k = {k} (a multiple of {QK8_0})", x.len())));
     }
     // SAFETY: BlockQ8_0 is a plain #[repr(C)] struct of an f16 and 32 i8, valid for any bytes;
@@ -36,7 +36,10 @@ pub fn matmul(x: &[f32], k: usize, weights: &[u8], n: usize) -> Result<Vec<f32>>
     let (head, blocks, tail) = unsafe { weights.align_to::<BlockQ8_0>() };
     let per_row = k / QK8_0;
     if !head.is_empty() || !tail.is_empty() || blocks.len() != n * per_row {
-        return Err(err(format!("split gemv: {} weight bytes are not {n} aligned rows of {per_row} Q8_0 blocks", weights.len())));
+        return Err(err(format!(
+            "split gemv: {} weight bytes are not {n} aligned rows of {per_row} Q8_0 blocks",
+            weights.len()
+        )));
     }
     let mut out = vec![0f32; n];
     out.par_chunks_mut(COLUMNS_PER_TASK).enumerate().try_for_each(|(task, dst)| {
@@ -59,7 +62,8 @@ mod tests {
     fn equals_candles_single_call() {
         let dev = Device::Cpu;
         for &(n, k) in &[(768, 768), (130, 64), (257, 96), (4, 32), (3, 32), (1000, 160)] {
-            let w: Vec<f32> = (0..n * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * (1.0 + (i % 7) as f32)).collect();
+            let w: Vec<f32> =
+                (0..n * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * (1.0 + (i % 7) as f32)).collect();
             let x: Vec<f32> = (0..k).map(|i| ((i * 104729 % 787) as f32 / 787.0 - 0.5) * 3.0).collect();
             let wt = Tensor::from_vec(w, (n, k), &dev).unwrap();
             let q = QTensor::quantize(&wt, GgmlDType::Q8_0).unwrap();
@@ -91,7 +95,7 @@ mod tests {
 
     #[test]
     fn refuses_mismatched_shapes() {
-        let w = vec![0u16; 17 * 4];
+        let w = [0u16; 17 * 4];
         // SAFETY: 136 bytes of zeroes, aligned to 2.
         let bytes = unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), 136) };
         assert!(matmul(&[0.0; 32], 32, bytes, 4).is_ok());

@@ -66,7 +66,8 @@ pub(super) async fn open(options: &super::GpuOptions) -> Result<Opened> {
         super::GpuLimits::Default => wgpu::Limits::default(),
     };
     let timing = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
-    let features = if options.profile && adapter.features().contains(timing) { timing } else { wgpu::Features::empty() };
+    let features =
+        if options.profile && adapter.features().contains(timing) { timing } else { wgpu::Features::empty() };
     let (device, queue) = adapter
         .request_device(&wgpu::DeviceDescriptor {
             label: Some("edgecap"),
@@ -81,7 +82,8 @@ pub(super) async fn open(options: &super::GpuOptions) -> Result<Opened> {
     let slot = errors.clone();
     device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| slot.set(format!("GPU error: {e}"))));
     let slot = errors.clone();
-    device.set_device_lost_callback(move |reason, message| slot.set(format!("GPU device lost ({reason:?}): {message}")));
+    device
+        .set_device_lost_callback(move |reason, message| slot.set(format!("GPU device lost ({reason:?}): {message}")));
     let summary = AdapterSummary {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend).to_lowercase(),

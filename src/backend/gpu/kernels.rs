@@ -1,8 +1,9 @@
-//! The WGSL kernels, one file each under `kernels/`, compiled on first use per set of override
-//! constants. A kernel's source is its `Params` struct (generated, see `params.rs`), then
-//! `common.wgsl`, then its own file. Binding 0 is the parameters (a uniform with a dynamic offset
-//! into the recorder's arena); bindings 1.. are the storage buffers in the order the backend
-//! passes them, read-only or read-write as the file declares them.
+//! The WGSL kernels, one or more files each under `kernels/`, compiled on first use per set of
+//! override constants. A kernel's source is its `Params` struct (generated, see `params.rs`), then
+//! `common.wgsl`, then its files (a shared part first, see `kernels!`). Binding 0 is the
+//! parameters (a uniform with a dynamic offset into the recorder's arena); bindings 1.. are the
+//! storage buffers in the order the backend passes them, read-only or read-write as the files
+//! declare them.
 //!
 //! Natively the kernels are compiled without wgpu's runtime checks (index clamping and loop
 //! bounding) unless `checked` is set: every kernel bounds its own accesses, and the checks cost
@@ -23,13 +24,13 @@ pub(super) trait Kernel {
 }
 
 macro_rules! kernels {
-    ($($name:ident: $file:literal, $params:ty;)*) => {
+    ($($name:ident: [$($file:literal),+], $params:ty;)*) => {
         $(
             pub(super) struct $name;
             impl Kernel for $name {
                 type Params = $params;
                 const NAME: &'static str = stringify!($name);
-                const SOURCE: &'static str = include_str!(concat!("kernels/", $file));
+                const SOURCE: &'static str = concat!($(include_str!(concat!("kernels/", $file)), "\n"),+);
             }
         )*
         /// Every kernel's name and full source, for tests that inspect the WGSL.
@@ -40,25 +41,27 @@ macro_rules! kernels {
     };
 }
 
+// A kernel is one or more files: a shared part (the linear kernels' bindings and epilogue, the
+// GEMM's tiling, the GEMV's reduction, the gather) and the file that supplies what differs.
 kernels! {
-    Gemm: "gemm.wgsl", params::Linear;
-    Gemv: "gemv.wgsl", params::Linear;
-    GemmQ4: "gemm_q4.wgsl", params::Linear;
-    GemvQ4: "gemv_q4.wgsl", params::Linear;
-    Attention: "attention.wgsl", params::Attention;
-    AttentionSplit: "attention_split.wgsl", params::Attention;
-    AttentionMerge: "attention_merge.wgsl", params::Attention;
-    CachedAttention: "attention_cached.wgsl", params::CachedAttention;
-    LayerNorm: "layer_norm.wgsl", params::LayerNorm;
-    Argmax: "argmax.wgsl", params::Argmax;
-    Gelu: "gelu.wgsl", params::Elementwise;
-    Add: "add.wgsl", params::Elementwise;
-    Copy: "copy.wgsl", params::Copy;
-    Im2col: "im2col.wgsl", params::Im2col;
-    PatchFinish: "patch_finish.wgsl", params::PatchFinish;
-    EmbeddingQ8: "embedding_q8.wgsl", params::Embedding;
-    EmbeddingQ4: "embedding_q4.wgsl", params::Embedding;
-    EmbeddingF32: "embedding_f32.wgsl", params::Embedding;
+    Gemm: ["linear_out.wgsl", "gemm_tile.wgsl", "gemm.wgsl"], params::Linear;
+    Gemv: ["linear_out.wgsl", "gemv_reduce.wgsl", "gemv.wgsl"], params::Linear;
+    GemmQ4: ["linear_out.wgsl", "gemm_tile.wgsl", "gemm_q4.wgsl"], params::Linear;
+    GemvQ4: ["linear_out.wgsl", "gemv_reduce.wgsl", "gemv_q4.wgsl"], params::Linear;
+    Attention: ["attention.wgsl"], params::Attention;
+    AttentionSplit: ["attention_split.wgsl"], params::Attention;
+    AttentionMerge: ["attention_merge.wgsl"], params::Attention;
+    CachedAttention: ["attention_cached.wgsl"], params::CachedAttention;
+    LayerNorm: ["layer_norm.wgsl"], params::LayerNorm;
+    Argmax: ["argmax.wgsl"], params::Argmax;
+    Gelu: ["gelu.wgsl"], params::Elementwise;
+    Add: ["add.wgsl"], params::Elementwise;
+    Copy: ["copy.wgsl"], params::Copy;
+    Im2col: ["im2col.wgsl"], params::Im2col;
+    PatchFinish: ["patch_finish.wgsl"], params::PatchFinish;
+    EmbeddingQ8: ["embedding.wgsl", "embedding_q8.wgsl"], params::Embedding;
+    EmbeddingQ4: ["embedding.wgsl", "embedding_q4.wgsl"], params::Embedding;
+    EmbeddingF32: ["embedding.wgsl", "embedding_f32.wgsl"], params::Embedding;
 }
 
 pub(super) fn full_source<K: Kernel>() -> String {
@@ -78,8 +81,11 @@ pub(super) struct Compiled {
     pub id: u32,
 }
 
+/// A kernel compiled for one set of pipeline-overridable constants: (kernel name, constants).
+type KernelKey = (&'static str, Vec<(&'static str, u64)>);
+
 pub(super) struct Kernels {
-    compiled: RefCell<HashMap<(&'static str, Vec<(&'static str, u64)>), Rc<Compiled>>>,
+    compiled: RefCell<HashMap<KernelKey, Rc<Compiled>>>,
     checked: bool,
 }
 
@@ -96,7 +102,8 @@ impl Kernels {
         let source = full_source::<K>();
         let bindings = storage_bindings(&source);
         let label = format!("{}{constants:?}", K::NAME);
-        let descriptor = wgpu::ShaderModuleDescriptor { label: Some(&label), source: wgpu::ShaderSource::Wgsl(source.into()) };
+        let descriptor =
+            wgpu::ShaderModuleDescriptor { label: Some(&label), source: wgpu::ShaderSource::Wgsl(source.into()) };
         let module = if self.checked {
             device.create_shader_module(descriptor)
         } else {
@@ -124,7 +131,8 @@ impl Kernels {
             },
             count: None,
         }));
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(K::NAME), entries: &entries });
+        let layout = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(K::NAME), entries: &entries });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(K::NAME),
             bind_group_layouts: &[Some(&layout)],
@@ -135,7 +143,10 @@ impl Kernels {
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions { constants, zero_initialize_workgroup_memory: false },
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                zero_initialize_workgroup_memory: false,
+            },
             cache: None,
         });
         let id = self.compiled.borrow().len() as u32;
@@ -199,7 +210,8 @@ mod tests {
         let mut found = Vec::new();
         for line in source.lines() {
             let code = line.split("//").next().unwrap_or("");
-            let declares_array = (code.contains("var ") || code.contains("let ")) && code.contains("array<") && !code.contains("var<");
+            let declares_array =
+                (code.contains("var ") || code.contains("let ")) && code.contains("array<") && !code.contains("var<");
             if depth > 0 && declares_array {
                 found.push(line.trim().to_string());
             }

@@ -23,8 +23,8 @@ pub use device::AdapterSummary;
 use device::{gpu_err, ErrorSlot};
 use kernels::{Kernel, Kernels};
 use params::epilogue;
-use pool::{bytes_of, GpuBuffer, Pool};
 pub use pool::GpuMemory;
+use pool::{bytes_of, GpuBuffer, Pool};
 pub use recorder::RecorderStats;
 use recorder::{groups_1d, read_mapped, Recorder};
 
@@ -162,15 +162,30 @@ pub struct GpuIds {
 }
 
 pub enum GpuWeight {
-    F32 { buf: Rc<GpuBuffer>, rows: usize, cols: usize },
+    F32 {
+        buf: Rc<GpuBuffer>,
+        rows: usize,
+        cols: usize,
+    },
     /// Q8_0 repacked: int8 values four to a u32 word, and the f16 block scales two to a word.
-    Q8 { quants: Rc<GpuBuffer>, scales: Rc<GpuBuffer>, rows: usize, cols: usize },
+    Q8 {
+        quants: Rc<GpuBuffer>,
+        scales: Rc<GpuBuffer>,
+        rows: usize,
+        cols: usize,
+    },
     /// Q4_0 or Q4_K repacked (`weights::q4_repack`): 4-bit values eight to a u32 word in order,
     /// and per 32 values an f32 step and offset (`value = step · q + offset`), which both formats
     /// reduce to exactly. The kernels quantize the activations as the CPU backend does against the
     /// same weights (Q8_0 blocks for Q4_0, Q8_K for Q4_K; see gemv_q4.wgsl and gemm_q4.wgsl), so
     /// both multiply the same integers. `q4_0` marks Q4_0 (offset = -8 · step).
-    Q4 { quants: Rc<GpuBuffer>, scales: Rc<GpuBuffer>, q4_0: bool, rows: usize, cols: usize },
+    Q4 {
+        quants: Rc<GpuBuffer>,
+        scales: Rc<GpuBuffer>,
+        q4_0: bool,
+        rows: usize,
+        cols: usize,
+    },
 }
 
 /// How a linear kernel reads W (its `FMT` override constant).
@@ -195,7 +210,9 @@ impl GpuWeight {
 
     fn rows_cols(&self) -> (usize, usize) {
         match self {
-            GpuWeight::F32 { rows, cols, .. } | GpuWeight::Q8 { rows, cols, .. } | GpuWeight::Q4 { rows, cols, .. } => (*rows, *cols),
+            GpuWeight::F32 { rows, cols, .. } | GpuWeight::Q8 { rows, cols, .. } | GpuWeight::Q4 { rows, cols, .. } => {
+                (*rows, *cols)
+            }
         }
     }
 }
@@ -273,7 +290,8 @@ impl GpuBackend {
             mapped_at_creation: false,
         }));
         let submit_every = options.submit_every.filter(|&n| n > 0).or_else(|| default_submit_every(&opened.summary));
-        let recorder = RefCell::new(Recorder::new(&opened.device, &opened.queue, pool.clone(), submit_every, options.profile));
+        let recorder =
+            RefCell::new(Recorder::new(&opened.device, &opened.queue, pool.clone(), submit_every, options.profile));
         Ok(Self {
             device: opened.device,
             queue: opened.queue,
@@ -385,9 +403,22 @@ impl GpuBackend {
         Ok(())
     }
 
-    fn run<K: Kernel>(&self, params: K::Params, constants: &[(&'static str, f64)], buffers: &[&Rc<GpuBuffer>], groups: [u32; 3]) {
+    fn run<K: Kernel>(
+        &self,
+        params: K::Params,
+        constants: &[(&'static str, f64)],
+        buffers: &[&Rc<GpuBuffer>],
+        groups: [u32; 3],
+    ) {
         let compiled = self.kernels.get::<K>(&self.device, constants);
-        self.recorder.borrow_mut().dispatch(&self.device, &self.queue, &compiled, bytemuck::bytes_of(&params), buffers, groups);
+        self.recorder.borrow_mut().dispatch(
+            &self.device,
+            &self.queue,
+            &compiled,
+            bytemuck::bytes_of(&params),
+            buffers,
+            groups,
+        );
     }
 
     /// `x` as a dense tensor (a copy when it is a view).
@@ -403,7 +434,12 @@ impl GpuBackend {
 
     /// Copies the strided view `[a, b, c]` of `src` (strides `sa, sb, sc` from `offset`) to
     /// `dst` from float `dst_off` on, contiguously.
-    fn copy_view(&self, (src, offset, [a, b, c], [sa, sb, sc]): (&Rc<GpuBuffer>, usize, [usize; 3], [usize; 3]), dst: &Rc<GpuBuffer>, dst_off: usize) {
+    fn copy_view(
+        &self,
+        (src, offset, [a, b, c], [sa, sb, sc]): (&Rc<GpuBuffer>, usize, [usize; 3], [usize; 3]),
+        dst: &Rc<GpuBuffer>,
+        dst_off: usize,
+    ) {
         let n = a * b * c;
         if n == 0 {
             return;
@@ -510,7 +546,8 @@ impl GpuBackend {
         if residual.is_some() {
             flags |= epilogue::RESIDUAL;
         }
-        let p = params::Linear { m: m as u32, n: n as u32, k: k as u32, x_off: x.2 as u32, x_stride: x.1 as u32, flags };
+        let p =
+            params::Linear { m: m as u32, n: n as u32, k: k as u32, x_off: x.2 as u32, x_stride: x.1 as u32, flags };
         let buffers = [x.0, wq, ws, bias.unwrap_or(&self.dummy), residual.unwrap_or(&self.dummy), y];
         let gemv = groups_1d(n.div_ceil(GEMV_COLS));
         let gemm = [n.div_ceil(GEMM_TN) as u32, m.div_ceil(GEMM_TM) as u32, 1];
@@ -577,7 +614,12 @@ impl Backend for GpuBackend {
     fn tensor(&self, t: &TensorView) -> Result<GpuTensor> {
         let data = t.to_f32()?;
         let cols = t.shape.last().copied().unwrap_or(0);
-        Ok(GpuTensor { buf: weights::owned_f32(self, t.name, &data)?, shape: t.shape.to_vec(), offset: 0, stride: cols })
+        Ok(GpuTensor {
+            buf: weights::owned_f32(self, t.name, &data)?,
+            shape: t.shape.to_vec(),
+            offset: 0,
+            stride: cols,
+        })
     }
 
     fn upload_f32(&self, data: &[f32], shape: &[usize]) -> Result<GpuTensor> {
@@ -634,7 +676,10 @@ impl Backend for GpuBackend {
         let mut shape = x.shape.clone();
         *shape.last_mut().expect("non-empty") = rows;
         if residual.is_some_and(|r| r.shape != shape) {
-            return Err(shape_err(format!("linear: residual {:?} for an output {shape:?}", residual.map(|r| &r.shape))));
+            return Err(shape_err(format!(
+                "linear: residual {:?} for an output {shape:?}",
+                residual.map(|r| &r.shape)
+            )));
         }
         self.fits("a linear layer's output", bytes_of(m * rows))?;
         let out = self.tensor_of(shape);
@@ -643,7 +688,9 @@ impl Backend for GpuBackend {
         let (fmt, wq, ws) = w.format();
         if fmt == WeightFormat::Q4 && m <= GEMV_MAX_ROWS && m * (k / 256) > 256 {
             // gemv_q4.wgsl keeps the Q8_K scales of every row's 256-blocks in 256 workgroup slots.
-            return Err(shape_err(format!("linear: Q4_K rows of {k} values for {m} rows exceed the GEMV's activation scales")));
+            return Err(shape_err(format!(
+                "linear: Q4_K rows of {k} values for {m} rows exceed the GEMV's activation scales"
+            )));
         }
         let weight = (wq, ws.unwrap_or(&self.dummy), fmt);
         self.linear_raw(
@@ -675,7 +722,12 @@ impl Backend for GpuBackend {
         let x = self.dense(x);
         let out = self.tensor_of(x.shape.clone());
         let n = x.len();
-        self.run::<kernels::Gelu>(params::Elementwise { n: n as u32, b_len: 0 }, &[], &[&x.buf, &out.buf], groups_1d(n.div_ceil(256)));
+        self.run::<kernels::Gelu>(
+            params::Elementwise { n: n as u32, b_len: 0 },
+            &[],
+            &[&x.buf, &out.buf],
+            groups_1d(n.div_ceil(256)),
+        );
         Ok(out)
     }
 
@@ -707,12 +759,21 @@ impl Backend for GpuBackend {
         let (&[b, sq, hd], &[bk, sk, hdk]) = (q.shape.as_slice(), k.shape.as_slice()) else {
             return Err(shape_err(format!("attention: q {:?} k {:?}", q.shape, k.shape)));
         };
-        if heads == 0 || !hd.is_multiple_of(heads) || hdk != hd || k.shape != v.shape || (bk != b && bk != 1) || sk == 0 || sq == 0 {
+        if heads == 0
+            || !hd.is_multiple_of(heads)
+            || hdk != hd
+            || k.shape != v.shape
+            || (bk != b && bk != 1)
+            || sk == 0
+            || sq == 0
+        {
             return Err(shape_err(format!("attention: q {:?} k {:?} v {:?} heads {heads}", q.shape, k.shape, v.shape)));
         }
         let d = hd / heads;
         if d > MAX_HEAD_SIZE {
-            return Err(shape_err(format!("attention: heads of {d} features (the GPU kernels take up to {MAX_HEAD_SIZE})")));
+            return Err(shape_err(format!(
+                "attention: heads of {d} features (the GPU kernels take up to {MAX_HEAD_SIZE})"
+            )));
         }
         let out = self.tensor_of(vec![b, sq, hd]);
         let key_batch = |t: &GpuTensor| if bk == 1 { 0 } else { (sk * t.stride) as u32 };
@@ -744,10 +805,20 @@ impl Backend for GpuBackend {
             p.splits = splits as u32;
             self.fits("attention partials", bytes_of(b * heads * sq * splits * (d + 2)))?;
             let partials = self.alloc(b * heads * sq * splits * (d + 2));
-            self.run::<kernels::AttentionSplit>(p, &[], &[&q.buf, &k.buf, &v.buf, &partials], [splits as u32, heads as u32, b as u32]);
+            self.run::<kernels::AttentionSplit>(
+                p,
+                &[],
+                &[&q.buf, &k.buf, &v.buf, &partials],
+                [splits as u32, heads as u32, b as u32],
+            );
             self.run::<kernels::AttentionMerge>(p, &[], &[&partials, &out.buf], [sq as u32, heads as u32, b as u32]);
         } else {
-            self.run::<kernels::Attention>(p, &[], &[&q.buf, &k.buf, &v.buf, &out.buf], [sq.div_ceil(ATTENTION_BQ) as u32, heads as u32, b as u32]);
+            self.run::<kernels::Attention>(
+                p,
+                &[],
+                &[&q.buf, &k.buf, &v.buf, &out.buf],
+                [sq.div_ceil(ATTENTION_BQ) as u32, heads as u32, b as u32],
+            );
         }
         Ok(out)
     }
@@ -765,8 +836,12 @@ impl Backend for GpuBackend {
             return Err(shape_err(format!("patch_embed: pixels {:?}", pixels.shape)));
         };
         let dim = weight.shape.first().copied().unwrap_or(0);
-        if patch == 0 || !h.is_multiple_of(patch) || !w.is_multiple_of(patch) || weight.shape != [dim, c, patch, patch] {
-            return Err(shape_err(format!("patch_embed: pixels {:?}, weight {:?}, patch {patch}", pixels.shape, weight.shape)));
+        if patch == 0 || !h.is_multiple_of(patch) || !w.is_multiple_of(patch) || weight.shape != [dim, c, patch, patch]
+        {
+            return Err(shape_err(format!(
+                "patch_embed: pixels {:?}, weight {:?}, patch {patch}",
+                pixels.shape, weight.shape
+            )));
         }
         let n = (h / patch) * (w / patch);
         let width = c * patch * patch;
@@ -778,10 +853,23 @@ impl Backend for GpuBackend {
         let p = params::Im2col { c: c as u32, h: h as u32, w: w as u32, p: patch as u32 };
         self.run::<kernels::Im2col>(p, &[], &[&pixels.buf, &cols], groups_1d((n * width).div_ceil(256)));
         let patches = self.alloc(n * dim);
-        self.linear_raw((n, dim, width), (&cols, width, 0), (&weight.buf, &self.dummy, WeightFormat::F32), Some(&bias.buf), false, None, &patches);
+        self.linear_raw(
+            (n, dim, width),
+            (&cols, width, 0),
+            (&weight.buf, &self.dummy, WeightFormat::F32),
+            Some(&bias.buf),
+            false,
+            None,
+            &patches,
+        );
         let out = self.tensor_of(vec![1, n + 1, dim]);
         let p = params::PatchFinish { patches: n as u32, d: dim as u32 };
-        self.run::<kernels::PatchFinish>(p, &[], &[&patches, &class.buf, &position.buf, &out.buf], groups_1d(((n + 1) * dim).div_ceil(256)));
+        self.run::<kernels::PatchFinish>(
+            p,
+            &[],
+            &[&patches, &class.buf, &position.buf, &out.buf],
+            groups_1d(((n + 1) * dim).div_ceil(256)),
+        );
         Ok(out)
     }
 
@@ -795,9 +883,13 @@ impl Backend for GpuBackend {
         let p = params::Embedding { count: count as u32, cols: cols as u32, rows: rows as u32 };
         let groups = groups_1d((count * cols).div_ceil(256));
         match table {
-            GpuWeight::Q8 { quants, scales, .. } => self.run::<kernels::EmbeddingQ8>(p, &[], &[&ids.buf, quants, scales, &out.buf], groups),
-            GpuWeight::Q4 { quants, scales, .. } => self.run::<kernels::EmbeddingQ4>(p, &[], &[&ids.buf, quants, scales, &out.buf], groups),
-            GpuWeight::F32 { buf, .. } => self.run::<kernels::EmbeddingF32>(p, &[], &[&ids.buf, buf, &out.buf], groups),
+            GpuWeight::Q8 { quants, scales, .. } => {
+                self.run::<kernels::EmbeddingQ8>(p, &[], &[&ids.buf, &out.buf, quants, scales], groups)
+            }
+            GpuWeight::Q4 { quants, scales, .. } => {
+                self.run::<kernels::EmbeddingQ4>(p, &[], &[&ids.buf, &out.buf, quants, scales], groups)
+            }
+            GpuWeight::F32 { buf, .. } => self.run::<kernels::EmbeddingF32>(p, &[], &[&ids.buf, &out.buf, buf], groups),
         }
         Ok(out)
     }
@@ -834,11 +926,17 @@ impl Backend for GpuBackend {
             )));
         }
         if cache.len + s > cache.capacity {
-            return Err(shape_err(format!("cached_attention: {} positions past a cache of {}", cache.len + s, cache.capacity)));
+            return Err(shape_err(format!(
+                "cached_attention: {} positions past a cache of {}",
+                cache.len + s,
+                cache.capacity
+            )));
         }
         let buf = match &cache.buf {
             Some(buf) if cache.batch == b => buf.clone(),
-            Some(_) => return Err(shape_err(format!("cached_attention: batch {b} for a cache of batch {}", cache.batch))),
+            Some(_) => {
+                return Err(shape_err(format!("cached_attention: batch {b} for a cache of batch {}", cache.batch)))
+            }
             None => {
                 self.fits("a self-attention cache", bytes_of(b * 2 * cache.capacity * width))?;
                 let buf = self.alloc(b * 2 * cache.capacity * width);
@@ -896,9 +994,13 @@ impl Backend for GpuBackend {
     }
 
     async fn read_ids_many(&self, ids: &[GpuIds]) -> Result<Vec<Vec<u32>>> {
-        let parts: Vec<(&wgpu::Buffer, u64)> = ids.iter().map(|i| (i.buf.raw(), ((i.batch * i.len) * 4) as u64)).collect();
+        let parts: Vec<(&wgpu::Buffer, u64)> =
+            ids.iter().map(|i| (i.buf.raw(), ((i.batch * i.len) * 4) as u64)).collect();
         let bytes = self.read_bytes(&parts).await?;
-        Ok(bytes.iter().map(|b| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()).collect())
+        Ok(bytes
+            .iter()
+            .map(|b| b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            .collect())
     }
 
     async fn read_f32(&self, x: &GpuTensor) -> Result<Vec<f32>> {

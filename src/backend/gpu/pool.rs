@@ -129,7 +129,15 @@ impl Pool {
         let reused = self.free.borrow_mut().get_mut(&size).and_then(Vec::pop);
         let (buffer, id) = reused.unwrap_or_else(|| {
             self.created.set(self.created.get() + 1);
-            (self.create(&wgpu::BufferDescriptor { label: Some("activation"), size, usage: USAGE, mapped_at_creation: false }), next_id())
+            (
+                self.create(&wgpu::BufferDescriptor {
+                    label: Some("activation"),
+                    size,
+                    usage: USAGE,
+                    mapped_at_creation: false,
+                }),
+                next_id(),
+            )
         });
         // A recycled buffer keeps its id: the bind groups made for it are still valid.
         Rc::new(GpuBuffer { buffer: Some(buffer), pool: self.clone(), pooled: true, id })

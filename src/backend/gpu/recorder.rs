@@ -73,39 +73,46 @@ pub(super) struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, pool: Rc<Pool>, submit_every: Option<usize>, profile: bool) -> Self {
+    pub fn new(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        pool: Rc<Pool>,
+        submit_every: Option<usize>,
+        profile: bool,
+    ) -> Self {
         let arena = pool.create(&wgpu::BufferDescriptor {
             label: Some("params"),
             size: (SLOT * SLOTS) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let profiler = (profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)).then(|| {
-            let count = 2 * PROFILED_SLOTS as u32;
-            let bytes = count as u64 * 8;
-            Profiler {
-                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("kernel times"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count,
-                }),
-                resolve: pool.create(&wgpu::BufferDescriptor {
-                    label: Some("timestamps"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                }),
-                read: pool.create(&wgpu::BufferDescriptor {
-                    label: Some("timestamps read"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-                period_ns: queue.get_timestamp_period(),
-                names: Vec::new(),
-                totals: HashMap::new(),
-            }
-        });
+        let profiler =
+            (profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)).then(|| {
+                let count = 2 * PROFILED_SLOTS as u32;
+                let bytes = count as u64 * 8;
+                Profiler {
+                    queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some("kernel times"),
+                        ty: wgpu::QueryType::Timestamp,
+                        count,
+                    }),
+                    resolve: pool.create(&wgpu::BufferDescriptor {
+                        label: Some("timestamps"),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    }),
+                    read: pool.create(&wgpu::BufferDescriptor {
+                        label: Some("timestamps read"),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                    period_ns: queue.get_timestamp_period(),
+                    names: Vec::new(),
+                    totals: HashMap::new(),
+                }
+            });
         Self {
             pass: None,
             encoder: None,
@@ -130,17 +137,34 @@ impl Recorder {
     /// The encoder for a copy: ends the open compute pass first.
     fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
         self.pass = None;
-        self.encoder.get_or_insert_with(|| device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("caption") }))
+        self.encoder.get_or_insert_with(|| {
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("caption") })
+        })
     }
 
     /// A buffer-to-buffer copy in the stream of work (counted: a decoder step should have none).
-    pub fn copy(&mut self, device: &wgpu::Device, src: &wgpu::Buffer, src_at: u64, dst: &wgpu::Buffer, dst_at: u64, bytes: u64) {
+    pub fn copy(
+        &mut self,
+        device: &wgpu::Device,
+        src: &wgpu::Buffer,
+        src_at: u64,
+        dst: &wgpu::Buffer,
+        dst_at: u64,
+        bytes: u64,
+    ) {
         self.encoder(device).copy_buffer_to_buffer(src, src_at, dst, dst_at, bytes);
         self.stats.copies += 1;
     }
 
     /// A copy into a readback buffer (the one transfer a read is for; not counted as work).
-    pub fn read_copy(&mut self, device: &wgpu::Device, src: &wgpu::Buffer, dst: &wgpu::Buffer, dst_at: u64, bytes: u64) {
+    pub fn read_copy(
+        &mut self,
+        device: &wgpu::Device,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        dst_at: u64,
+        bytes: u64,
+    ) {
         self.encoder(device).copy_buffer_to_buffer(src, 0, dst, dst_at, bytes);
     }
 
@@ -253,9 +277,16 @@ impl Recorder {
                 }),
             }];
             entries.extend(
-                buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.raw().as_entire_binding() }),
+                buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32 + 1,
+                    resource: b.raw().as_entire_binding(),
+                }),
             );
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.name), layout: &kernel.layout, entries: &entries });
+            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.name),
+                layout: &kernel.layout,
+                entries: &entries,
+            });
             self.stats.bind_groups_created += 1;
             self.bind_groups.insert(key.clone(), group);
         }

@@ -19,7 +19,12 @@ use crate::{Error, Result};
 
 /// A buffer of `bytes` (rounded up to 16, so kernels may read weights a vec4 at a time) written
 /// from `data` (exactly `bytes` long) while mapped at creation.
-pub(super) fn filled(backend: &GpuBackend, label: &str, bytes: usize, data: impl IntoIterator<Item = u8>) -> Result<Rc<GpuBuffer>> {
+pub(super) fn filled(
+    backend: &GpuBackend,
+    label: &str,
+    bytes: usize,
+    data: impl IntoIterator<Item = u8>,
+) -> Result<Rc<GpuBuffer>> {
     let size = (bytes.max(16) as u64).next_multiple_of(16);
     backend.fits(label, size)?;
     // Owned from the start, so a failure below still destroys it.
@@ -49,7 +54,9 @@ pub(super) fn q4_repack(dtype: DType, data: &[u8]) -> (Vec<u32>, Vec<f32>) {
     let mut words = Vec::new();
     let mut scales = Vec::new();
     let mut push = |values: &[u8; 32], step: f32, offset: f32| {
-        words.extend(values.chunks_exact(8).map(|v| v.iter().enumerate().fold(0u32, |w, (i, &q)| w | (u32::from(q) << (4 * i)))));
+        words.extend(
+            values.chunks_exact(8).map(|v| v.iter().enumerate().fold(0u32, |w, (i, &q)| w | (u32::from(q) << (4 * i)))),
+        );
         scales.extend([step, offset]);
     };
     let f16_at = |b: &[u8], at: usize| half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
@@ -152,14 +159,22 @@ pub(super) fn upload_stacked<'a>(
     let mut part = Some(first);
     while let Some(p) = part.take() {
         let v = p.view();
-        let &[r, c] = v.shape else { return Err(Error::model(format!("{} should be 2-D, has shape {:?}", v.name, v.shape))) };
+        let &[r, c] = v.shape else {
+            return Err(Error::model(format!("{} should be 2-D, has shape {:?}", v.name, v.shape)));
+        };
         if c != cols || stacked + r > rows {
-            return Err(Error::model(format!("{}: shape {:?} does not stack into {name} [{rows}, {cols}]", v.name, v.shape)));
+            return Err(Error::model(format!(
+                "{}: shape {:?} does not stack into {name} [{rows}, {cols}]",
+                v.name, v.shape
+            )));
         }
         let at = stacked * cols;
         if q8 {
             if v.dtype != DType::Q8_0 || v.dtype.byte_len(r * c) != Some(v.data.len()) {
-                return Err(Error::model(format!("{}: not Q8_0 data of shape {:?} like the rest of {name}", v.name, v.shape)));
+                return Err(Error::model(format!(
+                    "{}: not Q8_0 data of shape {:?} like the rest of {name}",
+                    v.name, v.shape
+                )));
             }
             let blocks = v.data.chunks_exact(BLOCK_BYTES);
             let mut q = main.raw().get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;
@@ -171,7 +186,10 @@ pub(super) fn upload_stacked<'a>(
             sv.slice(s_at..s_at + r * c / QK8_0 * 2).write_iter(blocks.flat_map(|b| [b[0], b[1]]));
         } else if q4 {
             if v.dtype != kind || v.dtype.byte_len(r * c) != Some(v.data.len()) {
-                return Err(Error::model(format!("{}: not {kind:?} data of shape {:?} like the rest of {name}", v.name, v.shape)));
+                return Err(Error::model(format!(
+                    "{}: not {kind:?} data of shape {:?} like the rest of {name}",
+                    v.name, v.shape
+                )));
             }
             let (words, steps) = q4_repack(kind, v.data);
             let mut q = main.raw().get_mapped_range_mut(..).map_err(|e| gpu_err(format!("{name}: {e}")))?;

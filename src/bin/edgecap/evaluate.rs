@@ -9,15 +9,19 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use edgecap::backend::cpu::CpuBackend;
 use edgecap::backend::Backend;
-use edgecap::eval::data::{image_key, parse_predictions, read_predictions, read_references, read_text_file, score, Prediction, References};
+use edgecap::eval::data::{
+    image_key, parse_predictions, read_predictions, read_references, read_text_file, score, Prediction, References,
+};
 use edgecap::eval::percentile::percentile;
 use edgecap::eval::study::{run_study, write_report, StudyInput, StudyPlan, PLOTS};
 use edgecap::generate::GenerateOptions;
-use edgecap::preprocess::{decode_image, ResizeMode, Rgb8};
+use edgecap::preprocess::{decode_image, Rgb8};
 use edgecap::weights::prune::PruneScope;
-use edgecap::{CaptionOptions, Captioner, Error};
+use edgecap::Error;
 
-use super::{choose, dtype, map, read, read_text, BackendChoice, Chosen, DTypeChoice, ResizeChoice};
+use super::{
+    choose, dtype, load, map, model_files, read, read_text, BackendChoice, Chosen, DTypeChoice, DecodeArgs, ModelArgs,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ScopeChoice {
@@ -74,20 +78,10 @@ pub struct EvalArgs {
     /// already in it.
     #[arg(long, requires = "model")]
     out: Option<PathBuf>,
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendChoice,
-    #[arg(long, default_value_t = 20)]
-    max_tokens: usize,
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
-    beams: u16,
-    #[arg(long, value_parser = clap::value_parser!(u32).range(16..=edgecap::MAX_INPUT_SIZE as i64))]
-    image_size: Option<u32>,
-    #[arg(long, value_enum, default_value = "stretch")]
-    resize: ResizeChoice,
+    #[command(flatten)]
+    source: ModelArgs,
+    #[command(flatten)]
+    decode: DecodeArgs,
     /// One JSON object: {"n", "bleu1".."bleu4"} and, when captioning, latency percentiles (ms).
     #[arg(long)]
     json: bool,
@@ -140,7 +134,6 @@ fn eval_err(msg: impl std::fmt::Display) -> Error {
     Error::Eval(msg.to_string())
 }
 
-
 /// References, and the image names evaluated (sorted, `--limit` applied).
 fn load_refs(args: &RefArgs) -> Result<(References, Vec<String>), Error> {
     let refs = read_references(&args.references, args.split.as_deref())?;
@@ -189,13 +182,6 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
-fn resize_mode(r: ResizeChoice) -> ResizeMode {
-    match r {
-        ResizeChoice::Stretch => ResizeMode::Stretch,
-        ResizeChoice::Crop => ResizeMode::Crop,
-    }
-}
-
 pub fn eval(args: EvalArgs) -> Result<ExitCode, Error> {
     let (refs, keys) = load_refs(&args.refs)?;
     let (preds, name, captioned) = match (&args.predictions, &args.model, &args.images, &args.out) {
@@ -216,19 +202,30 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode, Error> {
     let ms: Vec<f64> = preds.iter().filter_map(|p| p.ms).collect();
     let pct = |q: f64| percentile(&ms, q);
     if args.json {
-        let mut line = serde_json::json!({"n": scored.n, "bleu1": b.bleu1, "bleu2": b.bleu2, "bleu3": b.bleu3, "bleu4": b.bleu4});
+        let mut line =
+            serde_json::json!({"n": scored.n, "bleu1": b.bleu1, "bleu2": b.bleu2, "bleu3": b.bleu3, "bleu4": b.bleu4});
         if let Some(made) = captioned {
             line["captioned"] = made.into();
             if !ms.is_empty() {
-                line["latency_ms"] = serde_json::json!({"p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0), "n": ms.len()});
+                line["latency_ms"] =
+                    serde_json::json!({"p50": pct(50.0), "p90": pct(90.0), "p99": pct(99.0), "n": ms.len()});
             }
         }
         println!("{line}");
     } else {
-        println!("n {}  BLEU-1 {:.4}  BLEU-2 {:.4}  BLEU-3 {:.4}  BLEU-4 {:.4}", scored.n, b.bleu1, b.bleu2, b.bleu3, b.bleu4);
+        println!(
+            "n {}  BLEU-1 {:.4}  BLEU-2 {:.4}  BLEU-3 {:.4}  BLEU-4 {:.4}",
+            scored.n, b.bleu1, b.bleu2, b.bleu3, b.bleu4
+        );
         if captioned.is_some() && !ms.is_empty() {
             let f = |q| pct(q).unwrap_or(0.0);
-            println!("caption latency ms  p50 {:.1}  p90 {:.1}  p99 {:.1}  ({} captions)", f(50.0), f(90.0), f(99.0), ms.len());
+            println!(
+                "caption latency ms  p50 {:.1}  p90 {:.1}  p99 {:.1}  ({} captions)",
+                f(50.0),
+                f(90.0),
+                f(99.0),
+                ms.len()
+            );
         }
     }
     if args.predictions.is_some() && scored.unpredicted > 0 {
@@ -260,7 +257,7 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
         return Ok((preds, 0));
     }
     let paths = image_paths(images, &todo)?;
-    let made = match choose(args.backend)? {
+    let made = match choose(args.source.backend)? {
         Chosen::Cpu => caption_with(CpuBackend, args, out, &todo, &paths)?,
         #[cfg(feature = "gpu")]
         Chosen::Gpu(gpu) => caption_with(gpu, args, out, &todo, &paths)?,
@@ -271,22 +268,17 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
 
 /// Loads the model on `backend` and captions `paths` (named `keys`), appending each caption to
 /// `out` as soon as it is made.
-fn caption_with<B: Backend>(backend: B, args: &EvalArgs, out: &Path, keys: &[String], paths: &[PathBuf]) -> Result<Vec<Prediction>, Error> {
+fn caption_with<B: Backend>(
+    backend: B,
+    args: &EvalArgs,
+    out: &Path,
+    keys: &[String],
+    paths: &[PathBuf],
+) -> Result<Vec<Prediction>, Error> {
     let name = out.display().to_string();
     let model = args.model.as_deref().expect("clap requires --model here");
-    let (weights, dir) = if model.is_dir() { (model.join("model.safetensors"), Some(model)) } else { (model.to_path_buf(), None) };
-    let from_dir = |f: &str| dir.map(|d| d.join(f)).filter(|p| p.exists());
-    let config = args.config.clone().or_else(|| from_dir("config.json")).map(|p| read_text(&p)).transpose()?;
-    let tokenizer = args.tokenizer.clone().or_else(|| from_dir("tokenizer.json")).map(|p| read(&p)).transpose()?;
-    let bytes = map(&weights)?;
-    let captioner = Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())?;
-    drop(bytes);
-    let opts = CaptionOptions {
-        generate: GenerateOptions { max_new_tokens: args.max_tokens, min_new_tokens: 0, num_beams: args.beams as usize },
-        prompt: None,
-        image_size: args.image_size.map(|s| s as usize),
-        resize: resize_mode(args.resize),
-    };
+    let captioner = load(backend, model_files(model, &args.source)?)?;
+    let opts = args.decode.options(0, None);
     let file = std::fs::OpenOptions::new().create(true).append(true).open(out).map_err(|e| Error::io(&name, e))?;
     let mut file = std::io::BufWriter::new(file);
     let bar = progress_bar(keys.len());
@@ -294,7 +286,8 @@ fn caption_with<B: Backend>(backend: B, args: &EvalArgs, out: &Path, keys: &[Str
     for (key, path) in keys.iter().zip(paths) {
         bar.set_message(key.clone());
         let image = decode(path)?;
-        let c = pollster::block_on(captioner.caption(&image, &opts)).map_err(|e| eval_err(format!("{}: {e}", path.display())))?;
+        let c = pollster::block_on(captioner.caption(&image, &opts))
+            .map_err(|e| eval_err(format!("{}: {e}", path.display())))?;
         let p = Prediction { image: key.clone(), caption: c.caption, ms: Some(c.timings_ms.total) };
         let line = serde_json::to_string(&p).map_err(eval_err)?;
         // Written and flushed per caption: an interrupted run loses at most the caption in flight.
@@ -322,7 +315,8 @@ pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
     let tokenizer = read_text(&tokenizer_path)?;
     let (refs, keys) = load_refs(&args.refs)?;
     let paths = image_paths(&args.images, &keys)?;
-    let images: Vec<(String, Rgb8)> = keys.iter().zip(&paths).map(|(k, p)| Ok((k.clone(), decode(p)?))).collect::<Result<_, Error>>()?;
+    let images: Vec<(String, Rgb8)> =
+        keys.iter().zip(&paths).map(|(k, p)| Ok((k.clone(), decode(p)?))).collect::<Result<_, Error>>()?;
     let references: Vec<Vec<String>> = keys.iter().map(|k| refs[k].clone()).collect();
     let weights = map(&args.model.join("model.safetensors"))?;
     let plan = StudyPlan {
@@ -331,10 +325,20 @@ pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
         sizes: args.sizes.clone(),
         sparsities: args.sparsities.clone(),
         scopes: args.prune_scopes.iter().map(|&s| s.into()).collect(),
-        generate: GenerateOptions { max_new_tokens: args.max_tokens, min_new_tokens: 0, num_beams: args.beams as usize },
+        generate: GenerateOptions {
+            max_new_tokens: args.max_tokens,
+            min_new_tokens: 0,
+            num_beams: args.beams as usize,
+        },
         repeats: args.repeats as usize,
     };
-    let input = StudyInput { safetensors: &weights, config_json: &config, tokenizer_json: &tokenizer, images: &images, references: &references };
+    let input = StudyInput {
+        safetensors: &weights,
+        config_json: &config,
+        tokenizer_json: &tokenizer,
+        images: &images,
+        references: &references,
+    };
     let bar = progress_bar(0);
     let mut progress = |done: usize, total: usize, what: &str| {
         bar.set_length(total as u64);

@@ -207,9 +207,14 @@ mod simd128 {
             for &v in &lanes {
                 amax = f32x4_pmax(amax, f32x4_abs(v));
             }
-            let amax = [f32x4_extract_lane::<0>(amax), f32x4_extract_lane::<1>(amax), f32x4_extract_lane::<2>(amax), f32x4_extract_lane::<3>(amax)]
-                .into_iter()
-                .fold(0f32, f32::max);
+            let amax = [
+                f32x4_extract_lane::<0>(amax),
+                f32x4_extract_lane::<1>(amax),
+                f32x4_extract_lane::<2>(amax),
+                f32x4_extract_lane::<3>(amax),
+            ]
+            .into_iter()
+            .fold(0f32, f32::max);
             let d = amax / 127.0;
             let inv = f32x4_splat(if d > 0.0 { 1.0 / d } else { 0.0 });
             let magic = f32x4_splat(12_582_912.0);
@@ -237,7 +242,26 @@ mod tests {
             let v = i as f32 / 1024.0;
             assert_eq!(round_away(v), v.round() as i32, "{v}");
         }
-        let edges = [0.5f32, 1.5, 2.5, 3.5, -0.5, -2.5, -3.5, 0.49999997, -0.49999997, 126.5, -127.5, 4194303.5, 4194304.5, 8388607.5, 1e9, -1e-30, 0.0, -0.0];
+        let edges = [
+            0.5f32,
+            1.5,
+            2.5,
+            3.5,
+            -0.5,
+            -2.5,
+            -3.5,
+            0.49999997,
+            -0.49999997,
+            126.5,
+            -127.5,
+            4194303.5,
+            4194304.5,
+            8388607.5,
+            1e9,
+            -1e-30,
+            0.0,
+            -0.0,
+        ];
         for v in edges.into_iter().chain([f32::INFINITY, f32::NEG_INFINITY, f32::NAN]) {
             assert_eq!(round_away(v), v.round() as i32, "{v}");
         }

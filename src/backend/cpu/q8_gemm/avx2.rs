@@ -24,7 +24,14 @@ pub(super) fn available() -> bool {
 
 /// # Safety
 /// AVX2 must be present; `rows` ≤ [`MR`], rows and blocks inside `acts` and `panel`.
-pub(super) unsafe fn tile(acts: &Activations, row0: usize, rows: usize, panel: &Pairs<NR>, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+pub(super) unsafe fn tile(
+    acts: &Activations,
+    row0: usize,
+    rows: usize,
+    panel: &Pairs<NR>,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match rows {
@@ -38,7 +45,13 @@ pub(super) unsafe fn tile(acts: &Activations, row0: usize, rows: usize, panel: &
 
 #[target_feature(enable = "avx2")]
 #[allow(clippy::needless_range_loop)] // `r` also offsets the activation rows
-unsafe fn rows_of<const R: usize>(acts: &Activations, row0: usize, panel: &Pairs<NR>, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+unsafe fn rows_of<const R: usize>(
+    acts: &Activations,
+    row0: usize,
+    panel: &Pairs<NR>,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     let (k, nb) = (acts.k, acts.k / QK);
     // SAFETY (whole body): every pointer below is offset within `acts.wide` (rows < row0 + R ≤ m,
     // k-index < nb · 32 = k), `panel.weights` (block < nb, 16 pairs of NR × 2) or `panel.scales`,
@@ -68,8 +81,10 @@ unsafe fn rows_of<const R: usize>(acts: &Activations, row0: usize, panel: &Pairs
             for r in 0..R {
                 let d = _mm256_set1_ps(*acts.d.get_unchecked((row0 + r) * nb + b));
                 // Multiply, then add: no FMA, so the rounding matches every other path.
-                sum[r][0] = _mm256_add_ps(sum[r][0], _mm256_mul_ps(_mm256_cvtepi32_ps(dot[r][0]), _mm256_mul_ps(s0, d)));
-                sum[r][1] = _mm256_add_ps(sum[r][1], _mm256_mul_ps(_mm256_cvtepi32_ps(dot[r][1]), _mm256_mul_ps(s1, d)));
+                sum[r][0] =
+                    _mm256_add_ps(sum[r][0], _mm256_mul_ps(_mm256_cvtepi32_ps(dot[r][0]), _mm256_mul_ps(s0, d)));
+                sum[r][1] =
+                    _mm256_add_ps(sum[r][1], _mm256_mul_ps(_mm256_cvtepi32_ps(dot[r][1]), _mm256_mul_ps(s1, d)));
             }
         }
         for r in 0..R {

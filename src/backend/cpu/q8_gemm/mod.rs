@@ -23,17 +23,17 @@
 //! that, and to an f64 evaluation of the block-wise definition.
 
 mod activations;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod panel;
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
-#[cfg(target_arch = "x86_64")]
-mod avx2;
+#[cfg(test)]
+mod tests;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
 mod weights;
-#[cfg(test)]
-mod tests;
 
 use std::ops::Range;
 
@@ -41,6 +41,8 @@ use rayon::prelude::*;
 
 use activations::{Activations, Form, Scheme};
 use panel::Panel;
+
+use super::shared_out::SharedOut;
 pub use weights::Weights;
 
 /// Bytes of one Q8_0 block: an f16 scale and 32 int8 values.
@@ -151,7 +153,15 @@ pub fn selected() -> Option<Path> {
 /// `[m, n]`. Q4_K's activations are quantized per 256 as its dot products want; the others' per 32.
 /// Returns `None` when the path cannot run here or the shapes do not fit, so the caller can take
 /// another way.
-pub fn matmul(path: Path, x: &[f32], m: usize, k: usize, w: Weights, n: usize, bias: Option<&[f32]>) -> Option<Vec<f32>> {
+pub fn matmul(
+    path: Path,
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: Weights,
+    n: usize,
+    bias: Option<&[f32]>,
+) -> Option<Vec<f32>> {
     if !path.runs_here() || !w.fits(n, k) || x.len() != m * k || bias.is_some_and(|b| b.len() != n) {
         return None;
     }
@@ -163,14 +173,17 @@ pub fn matmul(path: Path, x: &[f32], m: usize, k: usize, w: Weights, n: usize, b
         Path::Scalar => {
             let acts = Activations::quantize(x, m, k, Form::Wide, scheme);
             // SAFETY: the scalar tile needs no target feature.
-            let out = unsafe { drive::<panel::Pairs<{ scalar::NR }>, { scalar::NR }, { scalar::MR }>(&acts, &shape, scalar::tile) };
+            let out = unsafe {
+                drive::<panel::Pairs<{ scalar::NR }>, { scalar::NR }, { scalar::MR }>(&acts, &shape, scalar::tile)
+            };
             (out, acts)
         }
         #[cfg(target_arch = "x86_64")]
         Path::Avx2 => {
             let acts = Activations::quantize(x, m, k, Form::Wide, scheme);
             // SAFETY: `runs_here` checked AVX2 above.
-            let out = unsafe { drive::<panel::Pairs<{ avx2::NR }>, { avx2::NR }, { avx2::MR }>(&acts, &shape, avx2::tile) };
+            let out =
+                unsafe { drive::<panel::Pairs<{ avx2::NR }>, { avx2::NR }, { avx2::MR }>(&acts, &shape, avx2::tile) };
             (out, acts)
         }
         #[cfg(target_arch = "x86_64")]
@@ -184,7 +197,9 @@ pub fn matmul(path: Path, x: &[f32], m: usize, k: usize, w: Weights, n: usize, b
         Path::Simd128 => {
             let acts = Activations::quantize(x, m, k, Form::Wide, scheme);
             // SAFETY: this module is compiled only with SIMD128 enabled.
-            let out = unsafe { drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(&acts, &shape, simd128::tile) };
+            let out = unsafe {
+                drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(&acts, &shape, simd128::tile)
+            };
             (out, acts)
         }
         #[allow(unreachable_patterns)] // paths compiled out on this target; `runs_here` refused them
@@ -229,7 +244,8 @@ struct Shape<'a> {
 /// One path's inner loop: activation rows `row0 .. row0 + rows` (`rows` ≤ `MR`) against `blocks`
 /// of a packed panel, adding each block's scaled sum into `acc` (rows × panel columns), blocks in
 /// order. Unsafe because the loop may need CPU features the caller has to vouch for.
-type TileFn<P, const NR: usize, const MR: usize> = unsafe fn(&Activations, usize, usize, &P, Range<usize>, &mut [[f32; NR]; MR]);
+type TileFn<P, const NR: usize, const MR: usize> =
+    unsafe fn(&Activations, usize, usize, &P, Range<usize>, &mut [[f32; NR]; MR]);
 
 /// Panels of `NR` weight rows in parallel; for each, the blocks in chunks of [`CHUNK_BYTES`] and the
 /// activation rows in tiles of `MR`. Partial sums of earlier chunks wait in `out` as f32, which is
@@ -237,10 +253,14 @@ type TileFn<P, const NR: usize, const MR: usize> = unsafe fn(&Activations, usize
 ///
 /// # Safety
 /// `tile`'s CPU features must be present.
-unsafe fn drive<P: Panel, const NR: usize, const MR: usize>(acts: &Activations, s: &Shape, tile: TileFn<P, NR, MR>) -> Vec<f32> {
+unsafe fn drive<P: Panel, const NR: usize, const MR: usize>(
+    acts: &Activations,
+    s: &Shape,
+    tile: TileFn<P, NR, MR>,
+) -> Vec<f32> {
     let nb = s.k / QK;
     let mut out = vec![0f32; s.m * s.n];
-    let shared = SharedOut(out.as_mut_ptr());
+    let shared = SharedOut::new(&mut out);
     (0..s.n.div_ceil(NR)).into_par_iter().for_each_init(
         || P::new(nb),
         |panel, p| {
@@ -281,21 +301,4 @@ unsafe fn drive<P: Panel, const NR: usize, const MR: usize>(acts: &Activations, 
         },
     );
     out
-}
-
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: only ever dereferenced through `slice`, whose callers keep to disjoint column ranges per
-// panel, so no two threads touch the same element.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// # Safety
-    /// `start + len` must lie inside the buffer, and no other live reference may overlap it.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn slice<'a>(self, start: usize, len: usize) -> &'a mut [f32] {
-        // SAFETY: upheld by the caller.
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
-    }
 }

@@ -11,7 +11,14 @@ use super::QK;
 pub(super) const NR: usize = 16;
 pub(super) const MR: usize = 4;
 
-pub(super) fn tile(acts: &Activations, row0: usize, rows: usize, panel: &Pairs<NR>, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+pub(super) fn tile(
+    acts: &Activations,
+    row0: usize,
+    rows: usize,
+    panel: &Pairs<NR>,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     let (k, nb) = (acts.k, acts.k / QK);
     for b in blocks {
         // Exact: |a · w| ≤ 127 · 128 per product, 32 of them per block, far inside i32.

@@ -21,7 +21,14 @@ pub(super) const MR: usize = 4;
 
 /// # Safety
 /// `rows` ≤ [`MR`], rows and blocks inside `acts` and `panel`.
-pub(super) unsafe fn tile(acts: &Activations, row0: usize, rows: usize, panel: &Pairs<NR>, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+pub(super) unsafe fn tile(
+    acts: &Activations,
+    row0: usize,
+    rows: usize,
+    panel: &Pairs<NR>,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match rows {
@@ -34,7 +41,13 @@ pub(super) unsafe fn tile(acts: &Activations, row0: usize, rows: usize, panel: &
 }
 
 #[allow(clippy::needless_range_loop)] // `r` also offsets the activation rows
-unsafe fn rows_of<const R: usize>(acts: &Activations, row0: usize, panel: &Pairs<NR>, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+unsafe fn rows_of<const R: usize>(
+    acts: &Activations,
+    row0: usize,
+    panel: &Pairs<NR>,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     let (k, nb) = (acts.k, acts.k / QK);
     // SAFETY (whole body): every pointer below is offset within `acts.wide` (rows < row0 + R ≤ m,
     // k-index < k), `panel.weights` (block < nb, 16 pairs of NR × 2), `panel.scales` or `acc`;

@@ -26,7 +26,14 @@ pub(super) fn available() -> bool {
 /// # Safety
 /// AVX-512 F, BW and VNNI must be present; `rows` ≤ [`MR`], rows and blocks inside `acts` and
 /// `panel`.
-pub(super) unsafe fn tile(acts: &Activations, row0: usize, rows: usize, panel: &Quads, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+pub(super) unsafe fn tile(
+    acts: &Activations,
+    row0: usize,
+    rows: usize,
+    panel: &Quads,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match rows {
@@ -42,7 +49,13 @@ pub(super) unsafe fn tile(acts: &Activations, row0: usize, rows: usize, panel: &
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[allow(clippy::needless_range_loop)] // `r` also offsets the activation rows
-unsafe fn rows_of<const R: usize>(acts: &Activations, row0: usize, panel: &Quads, blocks: Range<usize>, acc: &mut [[f32; NR]; MR]) {
+unsafe fn rows_of<const R: usize>(
+    acts: &Activations,
+    row0: usize,
+    panel: &Quads,
+    blocks: Range<usize>,
+    acc: &mut [[f32; NR]; MR],
+) {
     let (k, nb) = (acts.k, acts.k / QK);
     // SAFETY (whole body): every pointer below is offset within `acts.q` (rows < row0 + R ≤ m,
     // k-index < k), `panel.weights` (block < nb, 8 quads of 32 × 4 bytes), `panel.scales`,

@@ -81,7 +81,7 @@ impl Weights<'_> {
                 let blk = &w[(row * nb / per + b / per) * Q4_K_BLOCK_BYTES..][..Q4_K_BLOCK_BYTES];
                 let s = b % per;
                 let run = &blk[16 + QK * (s / 2)..][..QK];
-                let shift = if s % 2 == 0 { 0 } else { 4 };
+                let shift = if s.is_multiple_of(2) { 0 } else { 4 };
                 for (q, &v) in q.iter_mut().zip(run) {
                     *q = ((v >> shift) & 0x0F) as i8;
                 }

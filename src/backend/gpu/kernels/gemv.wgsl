@@ -1,26 +1,8 @@
-// Y = gelu?(X · Wᵀ + bias) + residual for ROWS ≤ 8 rows of X (decoder steps, beams): each
-// output column is one pass over its weight row, so the weights are read once per step. COLS
-// columns per workgroup, LANES lanes per column; Q8_0 lanes read 16 int8 weights (a vec4<u32>)
-// at a time, so a 768-wide row is three loads per lane. Partial sums meet in workgroup memory
-// (no subgroups needed, so every adapter runs it).
-override ROWS: u32 = 1u;
+// GEMV (shared part: gemv_reduce.wgsl) with Q8_0 weights (override Q8: lanes read 16 int8
+// weights, a vec4<u32>, at a time, so a 768-wide row is three loads per lane) or f32 ones.
 override Q8: bool = true;
-const COLS: u32 = 16u;
-const LANES: u32 = 16u;
 
-@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Wq: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> Ws: array<u32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> Y: array<f32>;
-
-var<workgroup> red: array<f32, 2048>; // [8 rows][256 lanes]
-
-fn x4(m: u32, kk: u32) -> vec4<f32> {
-    let b = p.x_off + m * p.x_stride + kk;
-    return vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>,
@@ -57,23 +39,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
             }
         }
     }
-    for (var m = 0u; m < ROWS; m++) {
-        red[m * 256u + li] = select(hi[m % 4u], lo[m % 4u], m < 4u);
-    }
-    workgroupBarrier();
-    for (var span = LANES / 2u; span > 0u; span >>= 1u) {
-        if (lane < span) {
-            for (var m = 0u; m < ROWS; m++) { red[m * 256u + li] += red[m * 256u + li + span]; }
-        }
-        workgroupBarrier();
-    }
-    if (lane == 0u && n < p.n) {
-        for (var m = 0u; m < ROWS; m++) {
-            var y = red[m * 256u + li];
-            if ((p.flags & HAS_BIAS) != 0u) { y += bias[n]; }
-            if ((p.flags & HAS_GELU) != 0u) { y = gelu(y); }
-            if ((p.flags & HAS_RESIDUAL) != 0u) { y += residual[m * p.n + n]; }
-            Y[m * p.n + n] = y;
-        }
-    }
+    reduce_store(li, lane, n, lo, hi);
 }

@@ -1,24 +1,14 @@
-// Y = gelu?(X · Wᵀ + bias) + residual for ROWS ≤ 8 rows of X with 4-bit W (Q4_0 or Q4_K,
-// repacked: eight values to a word, an f32 step and offset per 32 values; see weights.rs). As
-// gemv.wgsl: COLS columns per workgroup, LANES lanes per column, partial sums met in workgroup
-// memory; a lane reads a whole 32-value block (a vec4<u32>) a step. Activations meet the weights
+// GEMV (shared part: gemv_reduce.wgsl) with 4-bit W (Q4_0 or Q4_K, repacked: eight values to a
+// word, an f32 step and offset per 32 values; see weights.rs): a lane reads a whole 32-value
+// block (a vec4<u32>) a step. Activations meet the weights
 // quantized as the CPU backend (candle, after ggml) quantizes them, so each block's integer sums
 // are the CPU's: Q8_0 blocks of 32 for Q4_0 (override FMT = FMT_Q4_0), Q8_K blocks of 256 for
 // Q4_K (FMT_Q4; their scales computed once per workgroup). A file of its own, so the int8 and
 // f32 kernels stay as small as they were (shader compile time matters on phones and SwiftShader).
-override ROWS: u32 = 1u;
 override FMT: u32 = FMT_Q4_0;
-const COLS: u32 = 16u;
-const LANES: u32 = 16u;
 
-@group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> Wq: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> Ws: array<u32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read> residual: array<f32>;
-@group(0) @binding(6) var<storage, read_write> Y: array<f32>;
 
-var<workgroup> red: array<f32, 2048>; // [8 rows][256 lanes]
 // Q8_K of each row's 256-blocks: 1/d and d ([row][block], up to 256 entries: the host checks).
 var<workgroup> k_iscale: array<f32, 256>;
 var<workgroup> k_d: array<f32, 256>;
@@ -32,11 +22,6 @@ fn qx(x: vec4<f32>, id: f32) -> vec4<f32> {
 // Four activations as Q8_K quants.
 fn qk(x: vec4<f32>, id: f32) -> vec4<f32> {
     return clamp(vec4<f32>(round_away(x.x * id), round_away(x.y * id), round_away(x.z * id), round_away(x.w * id)), vec4<f32>(-128.0), vec4<f32>(127.0));
-}
-
-fn x4(m: u32, kk: u32) -> vec4<f32> {
-    let b = p.x_off + m * p.x_stride + kk;
-    return vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
 }
 
 @compute @workgroup_size(256)
@@ -102,23 +87,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) groups: v
             }
         }
     }
-    for (var m = 0u; m < ROWS; m++) {
-        red[m * 256u + li] = select(hi[m % 4u], lo[m % 4u], m < 4u);
-    }
-    workgroupBarrier();
-    for (var span = LANES / 2u; span > 0u; span >>= 1u) {
-        if (lane < span) {
-            for (var m = 0u; m < ROWS; m++) { red[m * 256u + li] += red[m * 256u + li + span]; }
-        }
-        workgroupBarrier();
-    }
-    if (lane == 0u && n < p.n) {
-        for (var m = 0u; m < ROWS; m++) {
-            var y = red[m * 256u + li];
-            if ((p.flags & HAS_BIAS) != 0u) { y += bias[n]; }
-            if ((p.flags & HAS_GELU) != 0u) { y = gelu(y); }
-            if ((p.flags & HAS_RESIDUAL) != 0u) { y += residual[m * p.n + n]; }
-            Y[m * p.n + n] = y;
-        }
-    }
+    reduce_store(li, lane, n, lo, hi);
 }

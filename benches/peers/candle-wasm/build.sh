@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds bench/candle-wasm/pkg/: candle-transformers' quantized_blip for the browser
+# Builds benches/peers/candle-wasm/pkg/: candle-transformers' quantized_blip for the browser
 # (wasm32-unknown-unknown, release, SIMD128 from the repository's .cargo/config.toml, then
 # wasm-bindgen --target web), the peer benches/web/wasm_speed.mjs times edgecap against.
-#   bash bench/candle-wasm/build.sh
+#   bash benches/peers/candle-wasm/build.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 # Run from inside the repository so cargo reads its .cargo/config.toml (edgecap's wasm rustflags).

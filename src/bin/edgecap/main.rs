@@ -1,8 +1,6 @@
 //! The `edgecap` command line: caption images, convert Hugging Face checkpoints to GGUF, score
 //! captions against references and run the size/speed/quality study.
 
-// In a folder of its own: a file beside this one would be taken for another binary.
-#[path = "edgecap/evaluate.rs"]
 mod evaluate;
 
 use std::path::{Path, PathBuf};
@@ -75,11 +73,9 @@ enum Compat {
     Candle,
 }
 
+/// Where a model's config and tokenizer come from, and what runs it (`caption` and `eval`).
 #[derive(clap::Args)]
-struct CaptionArgs {
-    /// A GGUF file, or a Hugging Face folder with config.json and model.safetensors.
-    #[arg(long)]
-    model: PathBuf,
+struct ModelArgs {
     /// tokenizer.json (default: the one inside the GGUF file, or in the model folder).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
@@ -90,21 +86,55 @@ struct CaptionArgs {
     /// are slower than the CPU backend; ask for them with `gpu`).
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
+}
+
+/// How captions are generated (`caption` and `eval`).
+#[derive(clap::Args)]
+struct DecodeArgs {
     #[arg(long, default_value_t = 20)]
     max_tokens: usize,
-    #[arg(long, default_value_t = 0)]
-    min_tokens: usize,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     beams: u16,
-    /// Text the caption must start with, e.g. "a picture of".
-    #[arg(long)]
-    prompt: Option<String>,
     /// Input side in pixels (default: the model's, 384 for BLIP-base); position embeddings are
     /// interpolated for other sizes.
     #[arg(long, value_parser = clap::value_parser!(u32).range(16..=edgecap::MAX_INPUT_SIZE as i64))]
     image_size: Option<u32>,
     #[arg(long, value_enum, default_value = "stretch")]
     resize: ResizeChoice,
+}
+
+impl DecodeArgs {
+    fn options(&self, min_tokens: usize, prompt: Option<String>) -> CaptionOptions {
+        CaptionOptions {
+            generate: GenerateOptions {
+                max_new_tokens: self.max_tokens,
+                min_new_tokens: min_tokens,
+                num_beams: self.beams as usize,
+            },
+            prompt,
+            image_size: self.image_size.map(|s| s as usize),
+            resize: match self.resize {
+                ResizeChoice::Stretch => ResizeMode::Stretch,
+                ResizeChoice::Crop => ResizeMode::Crop,
+            },
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct CaptionArgs {
+    /// A GGUF file, or a Hugging Face folder with config.json and model.safetensors.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    source: ModelArgs,
+    #[command(flatten)]
+    decode: DecodeArgs,
+    #[arg(long, default_value_t = 0)]
+    min_tokens: usize,
+    /// Text the caption must start with, e.g. "a picture of".
+    #[arg(long)]
+    prompt: Option<String>,
     #[arg(long)]
     json: bool,
     /// With --json on the GPU backend: add "gpu_stats" (dispatches of the vision pass and of the
@@ -214,22 +244,23 @@ struct ModelFiles {
     tokenizer: Option<Vec<u8>>,
 }
 
-fn model_files(args: &CaptionArgs) -> Result<ModelFiles, Error> {
-    let (weights, dir) = if args.model.is_dir() {
-        (args.model.join("model.safetensors"), Some(args.model.as_path()))
-    } else {
-        (args.model.clone(), None)
-    };
+/// `model` (a GGUF file or a Hugging Face folder) and the `--config`/`--tokenizer` that override
+/// what it carries.
+fn model_files(model: &Path, args: &ModelArgs) -> Result<ModelFiles, Error> {
+    let (weights, dir) =
+        if model.is_dir() { (model.join("model.safetensors"), Some(model)) } else { (model.to_path_buf(), None) };
     let from_dir = |name: &str| dir.map(|d| d.join(name)).filter(|p| p.exists());
-    let config = match args.config.clone().or_else(|| from_dir("config.json")) {
-        Some(p) => Some(read_text(&p)?),
-        None => None,
-    };
-    let tokenizer = match args.tokenizer.clone().or_else(|| from_dir("tokenizer.json")) {
-        Some(p) => Some(read(&p)?),
-        None => None,
-    };
+    let config = args.config.clone().or_else(|| from_dir("config.json")).map(|p| read_text(&p)).transpose()?;
+    let tokenizer = args.tokenizer.clone().or_else(|| from_dir("tokenizer.json")).map(|p| read(&p)).transpose()?;
     Ok(ModelFiles { weights, config, tokenizer })
+}
+
+/// Loads `files` onto `backend`. The backend holds its own copy of every tensor once loaded, so
+/// the mapped file is dropped at once: one copy stays resident.
+fn load<B: Backend>(backend: B, files: ModelFiles) -> Result<Captioner<B>, Error> {
+    let ModelFiles { weights, config, tokenizer } = files;
+    let bytes = map(&weights)?;
+    Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())
 }
 
 /// The backend `--backend` asked for, opened.
@@ -272,14 +303,16 @@ fn choose_with(choice: BackendChoice, submit_every: Option<u32>, limits: LimitsC
     let _ = (submit_every, limits);
     #[cfg(not(feature = "gpu"))]
     match choice {
-        BackendChoice::Gpu => Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend (feature `gpu`)".into() }),
+        BackendChoice::Gpu => {
+            Err(Error::Backend { backend: "gpu", message: "this build has no GPU backend (feature `gpu`)".into() })
+        }
         BackendChoice::Cpu | BackendChoice::Auto => Ok(Chosen::Cpu),
     }
 }
 
 fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
-    let files = model_files(&args)?;
-    match choose_with(args.backend, args.gpu_submit_every, args.gpu_limits)? {
+    let files = model_files(&args.model, &args.source)?;
+    match choose_with(args.source.backend, args.gpu_submit_every, args.gpu_limits)? {
         Chosen::Cpu => caption_with(CpuBackend, None, &args, files, |_| None),
         #[cfg(feature = "gpu")]
         Chosen::Gpu(gpu) => {
@@ -298,27 +331,13 @@ fn caption_with<B: Backend>(
     files: ModelFiles,
     stats: impl Fn(&B) -> Option<serde_json::Value>,
 ) -> Result<ExitCode, Error> {
-    let ModelFiles { weights, config, tokenizer } = files;
-    let bytes = map(&weights)?;
-    let captioner = Captioner::load(backend, &bytes, config.as_deref(), tokenizer.as_deref())?;
-    // The backend holds its own copy of every tensor now; unmapping keeps one copy resident.
-    drop(bytes);
-    let opts = CaptionOptions {
-        generate: GenerateOptions {
-            max_new_tokens: args.max_tokens,
-            min_new_tokens: args.min_tokens,
-            num_beams: args.beams as usize,
-        },
-        prompt: args.prompt.clone(),
-        image_size: args.image_size.map(|s| s as usize),
-        resize: match args.resize {
-            ResizeChoice::Stretch => ResizeMode::Stretch,
-            ResizeChoice::Crop => ResizeMode::Crop,
-        },
-    };
+    let captioner = load(backend, files)?;
+    let opts = args.decode.options(args.min_tokens, args.prompt.clone());
     let mut failed = false;
     for path in &args.images {
-        let result = read(path).and_then(|b| Ok(decode_image(&b)?)).and_then(|img| pollster::block_on(captioner.caption(&img, &opts)));
+        let result = read(path)
+            .and_then(|b| Ok(decode_image(&b)?))
+            .and_then(|img| pollster::block_on(captioner.caption(&img, &opts)));
         match result {
             Ok(c) if args.json => {
                 let mut line = serde_json::json!({
@@ -340,7 +359,11 @@ fn caption_with<B: Backend>(
                 // Errors from reading the file name it already.
                 let msg = e.to_string();
                 let name = path.display().to_string();
-                if msg.contains(&name) { eprintln!("edgecap: {msg}") } else { eprintln!("edgecap: {name}: {msg}") }
+                if msg.contains(&name) {
+                    eprintln!("edgecap: {msg}")
+                } else {
+                    eprintln!("edgecap: {name}: {msg}")
+                }
                 failed = true;
             }
         }
@@ -356,20 +379,23 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
         if !from_gguf {
             return Ok(None);
         }
-        let file = edgecap::weights::gguf::GgufFile::parse(&weights).map_err(|e| Error::model(format!("{}: {e}", args.from.display())))?;
+        let file = edgecap::weights::gguf::GgufFile::parse(&weights)
+            .map_err(|e| Error::model(format!("{}: {e}", args.from.display())))?;
         Ok(file.get_str(key).map(str::to_string))
     };
     let config = match (&args.config, from_gguf) {
         (Some(p), _) => read_text(p)?,
         (None, false) => read_text(&args.from.join("config.json"))?,
-        (None, true) => carried(edgecap::caption::GGUF_CONFIG_KEY)?.ok_or_else(|| {
+        (None, true) => carried(edgecap::weights::gguf::GGUF_CONFIG_KEY)?.ok_or_else(|| {
             Error::model(format!("{} carries no BLIP config; give --config config.json", args.from.display()))
         })?,
     };
     let tokenizer = match (&args.tokenizer, from_gguf) {
         (Some(p), _) => Some(read_text(p)?),
-        (None, false) => Some(args.from.join("tokenizer.json")).filter(|p| p.exists()).map(|p| read_text(&p)).transpose()?,
-        (None, true) => carried(edgecap::caption::GGUF_TOKENIZER_KEY)?,
+        (None, false) => {
+            Some(args.from.join("tokenizer.json")).filter(|p| p.exists()).map(|p| read_text(&p)).transpose()?
+        }
+        (None, true) => carried(edgecap::weights::gguf::GGUF_TOKENIZER_KEY)?,
     };
     let opts = ConvertOptions { dtype: dtype(args.dtype), compat_candle: matches!(args.compat, Some(Compat::Candle)) };
     let pruning = args.prune.map(|sparsity| Pruning { sparsity, scope: args.prune_scope.into() });
@@ -377,10 +403,18 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display(), e))?;
     let mut out = std::io::BufWriter::new(file);
     let bar = progress_bar();
-    let report = convert_to_gguf_pruned(&weights, &config, tokenizer.as_deref(), &opts, pruning.as_ref(), &mut out, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    });
+    let report = convert_to_gguf_pruned(
+        &weights,
+        &config,
+        tokenizer.as_deref(),
+        &opts,
+        pruning.as_ref(),
+        &mut out,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    );
     bar.finish_and_clear();
     let report = report.and_then(|r| {
         let file = out.into_inner().map_err(|e| Error::io(tmp.display(), e.into_error()))?;
@@ -400,7 +434,13 @@ fn convert(args: ConvertArgs) -> Result<ExitCode, Error> {
     }
     eprintln!("wrote {} ({} tensors, {:.1} MB)", args.to.display(), report.tensors, report.bytes as f64 / 1e6);
     if let (Some(p), Some(r)) = (pruning, pruned) {
-        eprintln!("pruned {} of {} {} weights to zero ({:.1}%)", r.zeroed, r.weights, p.scope.name(), 100.0 * r.zeroed as f64 / r.weights.max(1) as f64);
+        eprintln!(
+            "pruned {} of {} {} weights to zero ({:.1}%)",
+            r.zeroed,
+            r.weights,
+            p.scope.name(),
+            100.0 * r.zeroed as f64 / r.weights.max(1) as f64
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -413,7 +453,8 @@ fn progress_bar() -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
 }
