@@ -24,7 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const VENDORED = new Set(['node_modules', 'target', 'dist', 'pkg-threads', 'pkg-threads.new', '.git',
+const VENDORED = new Set(['node_modules', 'target', 'dist', 'pkg-threads', 'pkg-threads.new', 'pkg-relaxed', 'pkg-relaxed.new', '.git',
     'vendor', 'third_party', '.device', 'work']);
 
 // ---------------------------------------------------------------- which files

@@ -266,8 +266,14 @@ app_builds_with_trunk() {
     # The threaded build's pool workers start from their own URL, not a blob: the policy forbids.
     if grep -rq 'createObjectURL' "$WORK/dist/threads/snippets"; then echo "threads/snippets still starts workers from blob: URLs"; return 1; fi
     grep -q '"threads/edgecap_bg.wasm"' "$WORK/dist/sw.js"
+    # The relaxed-SIMD build beside them, precached too.
+    for f in relaxed/edgecap.js relaxed/edgecap_bg.wasm; do
+        test -s "$WORK/dist/$f" || { echo "trunk build wrote no $f"; return 1; }
+    done
+    grep -q '"relaxed/edgecap_bg.wasm"' "$WORK/dist/sw.js"
     echo "wasm: $(stat -c %s "$WORK/dist/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/edgecap_bg.wasm" | wc -c) gzipped"
     echo "threaded wasm: $(stat -c %s "$WORK/dist/threads/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/threads/edgecap_bg.wasm" | wc -c) gzipped"
+    echo "relaxed-SIMD wasm: $(stat -c %s "$WORK/dist/relaxed/edgecap_bg.wasm") bytes, $(gzip -9 -c "$WORK/dist/relaxed/edgecap_bg.wasm" | wc -c) gzipped"
 }
 
 app_end_to_end_in_chromium_and_webkitgtk() {
@@ -299,7 +305,15 @@ gpu_backend_in_headless_chromium() {
     # gives the flags that turn WebGPU on headless (SwiftShader).
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=$(command -v chromedriver) \
         WASM_BINDGEN_TEST_TIMEOUT=1500 \
-        cargo test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu --test cpu_kernels
+        cargo test --release --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm_gpu --test wasm_cpu --test cpu_kernels
+    # The relaxed-SIMD build (scripts/build-pkg-relaxed.sh's flags and target directory): its int8
+    # path against the definition and the scalar path, and every fixture case captioned like
+    # transformers on its CPU backend.
+    RUSTFLAGS='--cfg getrandom_backend="wasm_js" -C target-feature=+simd128,+relaxed-simd' \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=$(command -v chromedriver) \
+        WASM_BINDGEN_TEST_TIMEOUT=1500 \
+        cargo test --release --target wasm32-unknown-unknown --no-default-features --target-dir "$TARGET_DIR/wasm-relaxed" \
+        --test cpu_kernels --test wasm_cpu
 }
 
 # wgpu wants a private runtime dir; lavapipe warns without one.

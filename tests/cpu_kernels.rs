@@ -67,6 +67,12 @@ fn paths_here() -> Vec<Path> {
     // The web build must run its SIMD loop, not fall back to the portable one unnoticed.
     #[cfg(target_arch = "wasm32")]
     assert!(paths.contains(&Path::Simd128), "wasm built without SIMD128");
+    // And the relaxed-SIMD build its own (scripts/test.sh runs this file in both builds).
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        assert!(paths.contains(&Path::Relaxed), "the relaxed-SIMD build lacks its path");
+        say!("relaxed SIMD: this engine's dot product is {:?}", edgecap::backend::cpu::q8_gemm::relaxed::form());
+    }
     paths
 }
 
@@ -153,8 +159,12 @@ fn exact_case(
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_path_is_exact_on_exactly_representable_inputs() {
+    exact_on(&paths_here());
+}
+
+fn exact_on(paths: &[Path]) {
     let mut rng = StdRng::seed_from_u64(14);
-    for path in paths_here() {
+    for &path in paths {
         for &(m, k, n, with_bias) in &SHAPES {
             let (x, w, bias) = exact_case(&mut rng, m, k, n, with_bias);
             let (want, mag) = reference(&x, m, k, &w, n, bias.as_deref());
@@ -182,8 +192,11 @@ fn quantize_weights(w: &[f32]) -> Vec<u8> {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_path_matches_the_definition_and_the_scalar_path_on_model_like_inputs() {
+    like_the_definition_on(&paths_here());
+}
+
+fn like_the_definition_on(paths: &[Path]) {
     let mut rng = StdRng::seed_from_u64(7);
-    let paths = paths_here();
     for &(m, k, n, with_bias) in &SHAPES {
         let mut x: Vec<f32> = (0..m * k).map(|_| rng.random_range(-3.0..3.0)).collect();
         x[rng.random_range(0..m * k)] = 40.0; // an outlier, as LayerNorm outputs have
@@ -201,7 +214,7 @@ fn every_path_matches_the_definition_and_the_scalar_path_on_model_like_inputs() 
             let tol = (k / QK + 3) as f64 * f64::from(f32::EPSILON) / 2.0 * s;
             assert!((g as f64 - e).abs() <= tol, "m{m} k{k} n{n} at {i}: {g} vs {e} (tolerance {tol})");
         }
-        for &path in &paths {
+        for &path in paths {
             let got = matmul(path, &x, m, k, Weights::Q8_0(&wq), n, bias).expect("shapes fit");
             let same = got.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{} differs from the scalar path on m{m} k{k} n{n}", path.name());

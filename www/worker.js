@@ -8,6 +8,7 @@
 //   worker/engine.js       load, caption, delete; what a lost GPU device leads to
 //   worker/diagnostics.js  the diagnostics reply; worker/webgpu.js  the adapter, with a time limit
 //   worker/threads.js      the threaded CPU build, where the page is cross-origin isolated
+//   worker/relaxed.js      the relaxed-SIMD CPU build, where the browser has relaxed SIMD
 //   worker/errors.js, worker/progress.js   the error and progress messages
 import { gpuBufferStats } from './worker/test-hooks.js';
 import init, { wasmMemoryBytes } from './edgecap.js';
@@ -17,6 +18,7 @@ import { status } from './worker/store.js';
 import { abortDownload } from './worker/download.js';
 import { load, caption, deleteModel, loseDevice } from './worker/engine.js';
 import { diagnostics } from './worker/diagnostics.js';
+import { relaxedMemoryBytes } from './worker/relaxed.js';
 import { threadedMemoryBytes } from './worker/threads.js';
 
 const wasmReady = init();
@@ -64,5 +66,5 @@ async function handle(msg) {
 }
 
 function stats() {
-  return { type: FromWorker.STATS, wasmMemoryBytes: wasmMemoryBytes() + threadedMemoryBytes(), gpuBuffers: gpuBufferStats() };
+  return { type: FromWorker.STATS, wasmMemoryBytes: wasmMemoryBytes() + threadedMemoryBytes() + relaxedMemoryBytes(), gpuBuffers: gpuBufferStats() };
 }

@@ -3,12 +3,13 @@
 // 20 forced tokens, interleaved runs, medians and the ratio. Prints figures; asserts nothing but
 // that both sides made bos + 20 tokens.
 //
-//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--threads N] [--model FILE.gguf] [--image FILE.png] [--no-build] [--no-candle]
+//   node benches/web/wasm_speed.mjs [--runs 5] [--tokens 20] [--threads N] [--model FILE.gguf] [--image FILE.png] [--no-build] [--no-candle] [--no-relaxed]
 //
 // Builds first (incremental; the first time about 8 min for benches/peers/candle-wasm and a few for
 // edgecap's wasm): `bash scripts/build-pkg.sh` (pkg/), `bash benches/peers/candle-wasm/build.sh`
-// (benches/peers/candle-wasm/pkg/) and `bash scripts/build-pkg-threads.sh` (pkg-threads/, the threaded
-// build; installs its pinned nightly once). `--no-build` uses what is there. `--no-candle` times
+// (benches/peers/candle-wasm/pkg/), `bash scripts/build-pkg-threads.sh` (pkg-threads/, the threaded
+// build; installs its pinned nightly once) and `bash scripts/build-pkg-relaxed.sh` (pkg-relaxed/, the
+// relaxed-SIMD build; `--no-relaxed` leaves it out, as it must where the browser lacks relaxed SIMD). `--no-build` uses what is there. `--no-candle` times
 // edgecap's two builds alone (a run in a few seconds instead of minutes: for A/B checks).
 //
 // Sides: edgecap and candle, wasm32 + SIMD128 (the repository's .cargo/config.toml), release, no
@@ -41,10 +42,12 @@ const { values } = parseArgs({
     image: { type: 'string', default: path.join(REPO, 'tests/fixtures/images/synthetic_384x384.png') },
     'no-build': { type: 'boolean', default: false },
     'no-candle': { type: 'boolean', default: false },
+    'no-relaxed': { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
 const withCandle = !values['no-candle'];
+const withRelaxed = !values['no-relaxed'];
 const threads = Number(values.threads);
 const tokens = Number(values.tokens);
 const model = path.resolve(values.model);
@@ -66,7 +69,9 @@ if (!values['no-build']) {
   build('edgecap pkg/', 'scripts/build-pkg.sh');
   build('benches/peers/candle-wasm/pkg/', 'benches/peers/candle-wasm/build.sh');
   if (threads > 0) build('edgecap pkg-threads/', 'scripts/build-pkg-threads.sh');
+  if (withRelaxed) build('edgecap pkg-relaxed/', 'scripts/build-pkg-relaxed.sh');
 }
+if (withRelaxed && !fs.existsSync(path.join(REPO, 'pkg-relaxed/edgecap.js'))) throw new Error('pkg-relaxed/ is missing: run without --no-build, or --no-relaxed');
 if (threads > 0 && !fs.existsSync(path.join(REPO, 'pkg-threads/edgecap.js'))) throw new Error('pkg-threads/ is missing: run without --no-build, or --threads 0');
 for (const f of ['pkg/edgecap.js', 'benches/peers/candle-wasm/pkg/candle_wasm.js']) {
   if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run without --no-build`);
@@ -87,10 +92,10 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
   page.on('pageerror', (e) => console.error(`  page error: ${e.message}`));
   await page.goto(`${server.url}/benches/web/wasm_speed.html`);
 
-  const setup = await page.evaluate(async ({ url, frame, width, height, threads }) => {
+  const setup = await page.evaluate(async ({ url, frame, width, height, threads, withRelaxed }) => {
     const edgecap = await import('/pkg/edgecap.js');
     await edgecap.default();
-    const candle = await import('/bench/candle-wasm/pkg/candle_wasm.js');
+    const candle = await import('/benches/peers/candle-wasm/pkg/candle_wasm.js');
     const candleWasm = await candle.default();
     if (typeof edgecap.Engine.prototype.captionWith !== 'function') {
       throw new Error('pkg/ has no Engine.captionWith: rebuild it (bash scripts/build-pkg.sh)');
@@ -104,6 +109,17 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
     const peer = candle.CandleBlip.load(bytes);
     const candleLoadMs = performance.now() - t;
     window.bench = { engine, peer, frame: b, width, height, edgecapMem: () => edgecap.wasmMemoryBytes(), candleMem: () => candleWasm.memory.buffer.byteLength };
+    let relaxed = null;
+    if (withRelaxed) {
+      // The relaxed-SIMD build on this page's thread, as the default one: its own module and memory.
+      const pkg = await import('/pkg-relaxed/edgecap.js');
+      await pkg.default();
+      t = performance.now();
+      const engine = await pkg.Engine.fromBytes(bytes, 'cpu');
+      relaxed = { loadMs: performance.now() - t, adapter: engine.adapter, mem: pkg.wasmMemoryBytes() };
+      window.bench.relaxed = engine;
+      window.bench.relaxedMem = () => pkg.wasmMemoryBytes();
+    }
     let threaded = null;
     if (threads > 0) {
       // One request at a time to the threaded build's worker: post, await its one answer.
@@ -117,26 +133,28 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
       threaded = await ask({ type: 'load', bytes, threads });
     }
     return {
-      threaded,
+      threaded, relaxed,
       ua: navigator.userAgent, crossOriginIsolated: self.crossOriginIsolated,
       backend: engine.backend, adapter: engine.adapter, candleThreads: peer.threads, candleSimd: peer.simd128,
       edgecapLoadMs, candleLoadMs, edgecapMem: edgecap.wasmMemoryBytes(), candleMem: candleWasm.memory.buffer.byteLength,
     };
-  }, { url: `/models/${path.basename(model)}`, frame: Buffer.from(png.rgba).toString('base64'), width: png.width, height: png.height, threads });
+  }, { url: `/models/${path.basename(model)}`, frame: Buffer.from(png.rgba).toString('base64'), width: png.width, height: png.height, threads, withRelaxed });
   const chromium = /Chrome\/([\d.]+)/.exec(setup.ua)?.[1];
   console.log(`browser: Chromium ${chromium} headless; crossOriginIsolated ${setup.crossOriginIsolated}; ` +
     `edgecap backend "${setup.backend}" (${setup.adapter}); candle threads ${setup.candleThreads}, simd128 ${setup.candleSimd}`);
   console.log(`load: edgecap ${f0(setup.edgecapLoadMs)} ms (wasm memory ${mib(setup.edgecapMem)} MiB), ` +
     `candle ${f0(setup.candleLoadMs)} ms (wasm memory ${mib(setup.candleMem)} MiB)` +
+    (setup.relaxed ? `, edgecap relaxed ${f0(setup.relaxed.loadMs)} ms (${setup.relaxed.adapter}; wasm memory ${mib(setup.relaxed.mem)} MiB)` : '') +
     (setup.threaded ? `, edgecap threaded ${f0(setup.threaded.loadMs)} ms (${setup.threaded.adapter}; wasm memory ${mib(setup.threaded.mem)} MiB)` : ''));
 
   // One caption; wall time in JS around the call, split from each engine's own timings.
   const side = (name) => page.evaluate(async ({ name, tokens }) => {
-    const { engine, threaded, peer, frame, width, height } = window.bench;
+    const { engine, relaxed, threaded, peer, frame, width, height } = window.bench;
     const opts = { minTokens: tokens, maxTokens: tokens };
     const t = performance.now();
     const r = name === 'candle' ? peer.caption(frame, width, height, tokens)
       : name === 'threaded' ? await threaded({ type: 'caption', frame, width, height, opts })
+      : name === 'relaxed' ? await relaxed.captionWith(frame, width, height, opts)
       : await engine.captionWith(frame, width, height, opts);
     if (name === 'threaded') r.timingsMs = { vision: r.vision, decode: r.decode }, r.tokenIds = r.ids;
     const ms = performance.now() - t;
@@ -147,8 +165,8 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
     return r;
   };
 
-  const sides = ['edgecap', ...(withCandle ? ['candle'] : []), ...(setup.threaded ? ['threaded'] : [])];
-  const label = { edgecap: 'edgecap', candle: 'candle', threaded: `edgecap ${threads} threads` };
+  const sides = ['edgecap', ...(withCandle ? ['candle'] : []), ...(setup.relaxed ? ['relaxed'] : []), ...(setup.threaded ? ['threaded'] : [])];
+  const label = { edgecap: 'edgecap', candle: 'candle', relaxed: 'edgecap relaxed', threaded: `edgecap ${threads} threads` };
   const warm = [];
   for (const name of sides) warm.push(`${label[name]} ${f0(check(name, await side(name)).ms)} ms`);
   console.log(`warm-up: ${warm.join(', ')}`);
@@ -173,10 +191,12 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
     `vision ${(c.vision / m.vision).toFixed(2)}x, per token ${(c.decode / m.decode).toFixed(2)}x`;
   console.log(`\nmedians over ${runs} runs, RGBA ${png.width}x${png.height} frame -> bos + ${tokens} forced tokens, wasm SIMD128:`);
   console.log(line(`edgecap (wasm cpu, ${dtype}, 1 thread):`, med('edgecap')));
+  if (setup.relaxed) console.log(line(`edgecap relaxed SIMD (${dtype}, 1 thread):`, med('relaxed')));
   if (setup.threaded) console.log(line(`edgecap (wasm cpu, ${dtype}, ${threads} threads):`, med('threaded')));
   if (c) {
     console.log(line(`candle quantized_blip (${dtype}, 1 thread):`, c));
     console.log(ratio('edgecap speed-up', med('edgecap'), 8) + ' (vision target >= 2.5x)');
+    if (setup.relaxed) console.log(ratio('edgecap relaxed SIMD speed-up', med('relaxed'), 12));
     if (setup.threaded) console.log(ratio(`edgecap ${threads} threads speed-up`, med('threaded'), 15));
   } else if (setup.threaded) {
     const [one, many] = [med('edgecap'), med('threaded')];
@@ -189,6 +209,7 @@ await withBrowser({ dist: REPO, models: path.dirname(model), coi: threads > 0 },
   for (const name of sides.slice(1)) {
     console.log(`  ${label[name]}: ${last(name) === last('edgecap') ? 'identical' : `differ: ${last(name)}`}`);
   }
-  const mem = await page.evaluate(async () => ({ e: window.bench.edgecapMem(), c: window.bench.candleMem(), t: await window.bench.threadedMem?.() }));
-  console.log(`wasm memory after the runs: edgecap ${mib(mem.e)} MiB, candle ${mib(mem.c)} MiB` + (mem.t ? `, edgecap threaded ${mib(mem.t)} MiB` : ''));
+  const mem = await page.evaluate(async () => ({ e: window.bench.edgecapMem(), c: window.bench.candleMem(), r: window.bench.relaxedMem?.(), t: await window.bench.threadedMem?.() }));
+  console.log(`wasm memory after the runs: edgecap ${mib(mem.e)} MiB, candle ${mib(mem.c)} MiB` +
+    (mem.r ? `, edgecap relaxed ${mib(mem.r)} MiB` : '') + (mem.t ? `, edgecap threaded ${mib(mem.t)} MiB` : ''));
 });

@@ -456,11 +456,20 @@ fn result_object(c: &Caption, backend: &str) -> JsValue {
     o.into()
 }
 
-/// "cpu (wasm simd128)", with the thread count in the threaded build.
+/// "cpu (wasm simd128)" (or "relaxed simd" and how this engine reads its dot product, in the build
+/// made with it), with the thread count in the threaded build.
 fn cpu_description() -> String {
+    #[cfg(target_feature = "relaxed-simd")]
+    let isa = match crate::backend::cpu::q8_gemm::relaxed::form() {
+        crate::backend::cpu::q8_gemm::relaxed::Form::Unsigned => "wasm relaxed simd, unsigned dot",
+        crate::backend::cpu::q8_gemm::relaxed::Form::Signed => "wasm relaxed simd, signed dot",
+        crate::backend::cpu::q8_gemm::relaxed::Form::Neither => "wasm relaxed simd build, simd128 dot",
+    };
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    let isa = "wasm simd128";
     if cfg!(feature = "threads") {
-        format!("cpu (wasm simd128, {} threads)", rayon::current_num_threads())
+        format!("cpu ({isa}, {} threads)", rayon::current_num_threads())
     } else {
-        "cpu (wasm simd128)".to_string()
+        format!("cpu ({isa})")
     }
 }

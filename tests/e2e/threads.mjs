@@ -7,7 +7,8 @@
 //   cpu-threads-via-service-worker  a host that sends neither: the first visit captions on one
 //                                 thread; from the next visit on the service worker's headers
 //                                 isolate the page and the same frame gives the same token ids on
-//                                 the threads (q8_0 model: the int8 kernels on both builds)
+//                                 the threads (q8_0 model: the int8 kernels of both builds, the
+//                                 relaxed-SIMD one on one thread and SIMD128 on the threads)
 import { start } from './server.mjs';
 import { ask } from './gpu-loss.mjs';
 
@@ -52,6 +53,10 @@ export function registerThreadsScenarios({ scenario, withChromium, waitState, ca
     const first = await ask(page, 'diagnostics');
     if (first.crossOriginIsolated !== false) throw new Error('isolated on the first visit, before the service worker could add headers: the test host sends them?');
     if (!first.threads || first.threads.threads !== 0 || !/not cross-origin isolated/.test(first.threads.reason || '')) throw new Error(`first visit: diagnostics threads ${JSON.stringify(first.threads)}: expected none, "not cross-origin isolated"`);
+    // One thread here is the relaxed-SIMD build (Chromium has relaxed SIMD: www/worker/relaxed.js).
+    if (!first.relaxed || first.relaxed.active !== true || !/relaxed simd/.test((first.engine && first.engine.adapter) || '')) {
+      throw new Error(`first visit: diagnostics relaxed ${JSON.stringify(first.relaxed)}, engine ${JSON.stringify(first.engine)}: expected the relaxed-SIMD build`);
+    }
     const one = await captureOnce(page, { timeout: S.captionTimeoutMs });
     const controlled = await page.evaluate(async () => {
       await Promise.race([navigator.serviceWorker.ready, new Promise((r) => setTimeout(r, 15000))]);
@@ -70,6 +75,6 @@ export function registerThreadsScenarios({ scenario, withChromium, waitState, ca
     if (JSON.stringify(many.tokenIds) !== JSON.stringify(one.tokenIds)) {
       throw new Error(`token ids on ${d.threads.threads} threads ${JSON.stringify(many.tokenIds)} ≠ on one thread ${JSON.stringify(one.tokenIds)}`);
     }
-    return `first visit: not isolated, one thread; after a reload the service worker's headers isolate the page: ${d.engine.adapter}; the same token ids on both (${one.tokenIds.length} ids, ${Math.round(one.ms)} ms on one thread, ${Math.round(many.ms)} ms on ${d.threads.threads}) ${await cliNote(S, page, many, 'cpu')}`;
+    return `first visit: not isolated, one thread (${first.engine.adapter}); after a reload the service worker's headers isolate the page: ${d.engine.adapter}; the same token ids on both (${one.tokenIds.length} ids, ${Math.round(one.ms)} ms on one thread, ${Math.round(many.ms)} ms on ${d.threads.threads}) ${await cliNote(S, page, many, 'cpu')}`;
   }), { timeoutMs: 300000 });
 }

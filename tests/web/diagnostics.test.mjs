@@ -45,3 +45,11 @@ test('the CPU thread pool: its size, or one thread and why', () => {
   // An older worker without the field: no line rather than a wrong one.
   assert.doesNotMatch(diagnosticText(diagnosticLines(base, page)), /CPU threads/);
 });
+
+test('the relaxed-SIMD build: used, or why not', () => {
+  const base = { webgpu: null, engine: { backend: 'cpu', adapter: 'cpu (wasm relaxed simd)' }, wasmMemoryBytes: 1 };
+  assert.match(diagnosticText(diagnosticLines({ ...base, relaxed: { active: true, reason: null } }, page)), /^CPU relaxed SIMD: yes$/m);
+  const without = diagnosticText(diagnosticLines({ ...base, relaxed: { active: false, reason: 'this browser has no relaxed SIMD' } }, page));
+  assert.match(without, /^CPU relaxed SIMD: no \(this browser has no relaxed SIMD\)$/m);
+  assert.doesNotMatch(diagnosticText(diagnosticLines(base, page)), /CPU relaxed SIMD/);
+});

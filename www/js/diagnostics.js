@@ -79,6 +79,8 @@ export function diagnosticLines(worker, page) {
   add('Cross-origin isolated', worker ? (worker.crossOriginIsolated ? 'yes' : 'no') : 'unknown');
   const threads = worker && worker.threads;
   if (threads) add('CPU threads', threads.threads > 0 ? String(threads.threads) : `1 (${threads.reason})`);
+  const relaxed = worker && worker.relaxed;
+  if (relaxed) add('CPU relaxed SIMD', relaxed.active ? 'yes' : `no (${relaxed.reason})`);
   return lines;
 }
 

@@ -58,10 +58,11 @@
 //         storage: {usage, quota, persisted, opfs}  (null fields where the browser does not say;
 //                 opfs: whether the model store is the origin-private file system, null before
 //                 the first status),
-//         wasmMemoryBytes (null when the engine failed to start; both builds' where the threaded one runs),
+//         wasmMemoryBytes (null when the engine failed to start; every started build's together),
 //         lastCaption: {ms, timingsMs: {preprocess, vision, decode, total}, backend} | null,
 //         crossOriginIsolated, userAgent,
-//         threads: {threads, reason}   (the CPU pool's size, or 0 and why not: worker/threads.js)}
+//         threads: {threads, reason}   (the CPU pool's size, or 0 and why not: worker/threads.js),
+//         relaxed: {active, reason}   (whether CPU captions use the relaxed-SIMD build: worker/relaxed.js)}
 //   {type:"test-lose-device"}  (test hook, unqueued) destroys the engine's GPU device as a driver
 //         reset would: a caption running then, or the next one, meets the loss. No answer.
 //
@@ -78,7 +79,9 @@
 // query, see workerUrl): count-gpu-buffers=1 (above, "stats"); lose-gpu-at-load=N: the first N
 // GPU loads of this worker lose their device right after loading (1: ready on WebGPU after one
 // fresh device; 2: ready on the CPU with a fallback); threads=0: CPU captions stay on the
-// single-threaded build even where the page is cross-origin isolated (worker/threads.js).
+// single-threaded build even where the page is cross-origin isolated (worker/threads.js);
+// relaxed=0: single-threaded CPU captions stay on the SIMD128 build where the browser has relaxed
+// SIMD (worker/relaxed.js).
 
 /** Messages the page sends. */
 export const ToWorker = Object.freeze({
@@ -124,7 +127,7 @@ export const DIAGNOSTIC_LIMITS = Object.freeze([
 ]);
 
 /** The page's test settings that the worker reads from its own URL. */
-export const WORKER_SETTINGS = Object.freeze(['count-gpu-buffers', 'lose-gpu-at-load', 'threads']);
+export const WORKER_SETTINGS = Object.freeze(['count-gpu-buffers', 'lose-gpu-at-load', 'threads', 'relaxed']);
 
 /** The worker's URL for a page whose query is `pageParams` (URLSearchParams): the worker settings
  *  in it are passed on as given. */

@@ -5,6 +5,7 @@ import { FromWorker } from '../js/protocol.js';
 import { engineDiagnostics } from './engine.js';
 import { openedStore } from './store.js';
 import { adapterDiagnostics } from './webgpu.js';
+import { relaxedMemoryBytes, relaxedState } from './relaxed.js';
 import { threadState, threadedMemoryBytes } from './threads.js';
 
 async function storageDiagnostics() {
@@ -34,9 +35,10 @@ export async function diagnostics(wasmReady) {
     ...engineDiagnostics(),
     storage,
     // Both builds' memories where the threaded one runs too: what the tab holds.
-    wasmMemoryBytes: started ? wasmMemoryBytes() + threadedMemoryBytes() : null,
+    wasmMemoryBytes: started ? wasmMemoryBytes() + threadedMemoryBytes() + relaxedMemoryBytes() : null,
     crossOriginIsolated: self.crossOriginIsolated === true,
     threads: threadState(),
+    relaxed: relaxedState(),
     userAgent: navigator.userAgent,
   };
 }

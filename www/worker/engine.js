@@ -9,6 +9,7 @@ import { throttled } from './progress.js';
 import { getStore, publicModel } from './store.js';
 import { modelSource } from './download.js';
 import { afterGpuLoad } from './test-hooks.js';
+import { relaxedBuild, relaxedPlanned } from './relaxed.js';
 import { threadedBuild, threadsPlanned } from './threads.js';
 import { adapterName } from './webgpu.js';
 
@@ -105,15 +106,18 @@ async function loadChecked(backend, onProgress) {
 }
 
 /**
- * Which build loads `backend`: CPU loads go to the threaded build where it runs (threads.js), the
- * rest to the single-threaded one, the only one with WebGPU. "auto" is decided here, as the engine
- * would decide it (WebGPU when the browser gives an adapter), but only where the choice matters.
+ * Which build loads `backend`: CPU loads go to the threaded build where it runs (threads.js), else
+ * to the relaxed-SIMD one where the browser has it (relaxed.js); the rest to the default build,
+ * the only one with WebGPU. "auto" is decided here, as the engine would decide it (WebGPU when the
+ * browser gives an adapter), but only where the choice matters.
  */
 async function buildFor(backend) {
-  if (backend === 'webgpu' || !threadsPlanned()) return { Engine, backend };
+  if (backend === 'webgpu' || !(threadsPlanned() || relaxedPlanned())) return { Engine, backend };
   if (backend === 'auto' && (await adapterName()) !== null) return { Engine, backend: 'webgpu' };
-  const threaded = await threadedBuild();
-  return threaded ? { Engine: threaded.module.Engine, backend: 'cpu' } : { Engine, backend };
+  const threaded = threadsPlanned() ? await threadedBuild() : null;
+  if (threaded) return { Engine: threaded.module.Engine, backend: 'cpu' };
+  const relaxed = relaxedPlanned() ? await relaxedBuild() : null;
+  return relaxed ? { Engine: relaxed.Engine, backend: 'cpu' } : { Engine, backend };
 }
 
 /** What the page shows of the running engine ("ready" and "backend" carry it). */

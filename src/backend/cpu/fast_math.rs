@@ -128,16 +128,16 @@ mod avx512 {
             }
             vmax = _mm512_mask_max_ps(vmax, tail, vmax, _mm512_maskz_loadu_ps(tail, p.add(full)));
             let vmax = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-            let mut sum = _mm512_setzero_ps();
             for i in (0..full).step_by(16) {
-                let e = exp16(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), vmax));
-                sum = _mm512_add_ps(sum, e);
-                _mm512_storeu_ps(p.add(i), e);
+                _mm512_storeu_ps(p.add(i), exp16(_mm512_sub_ps(_mm512_loadu_ps(p.add(i)), vmax)));
             }
-            let e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), vmax)));
-            sum = _mm512_add_ps(sum, e);
+            let e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, p.add(full)), vmax));
             _mm512_mask_storeu_ps(p.add(full), tail, e);
-            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
+            // Summed in order, as the portable path sums: sixteen partial sums are faster, but
+            // their rounding moved the CPU backend's results off those of AVX2 machines and of
+            // the GPU backend (a near-tie among beams of a tiny random model flipped,
+            // tests/gpu.rs `four_bit_models_caption_alike_on_cpu_and_gpu_in_every_case`).
+            let inv = _mm512_set1_ps(1.0 / std::slice::from_raw_parts(p, n).iter().sum::<f32>());
             for i in (0..full).step_by(16) {
                 _mm512_storeu_ps(p.add(i), _mm512_mul_ps(_mm512_loadu_ps(p.add(i)), inv));
             }

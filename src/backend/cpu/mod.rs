@@ -1,6 +1,6 @@
 //! The op interface on candle-core: f32 tensors in host memory, candle's GEMM (the `gemm` crate,
 //! SIMD picked at run time, threads through rayon) for f32 products, our int8 panel GEMM for Q8_0
-//! (and Q4_0) weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128
+//! (and Q4_0) weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128, wasm relaxed SIMD
 //! or portable loops), candle's quantized matmul (ggml's block dot products, activations
 //! quantized to Q8_0 / Q8_K) for the few-row products of decoder steps and for Q4_K, and plain slice
 //! loops where a fused pass beats a chain of candle ops (norms, softmax). In the threaded wasm build

@@ -30,7 +30,7 @@ pub(super) enum Scheme {
 
 pub(super) struct Activations {
     /// `[m, k]` int8, filled for [`Form::Bytes`].
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_feature = "relaxed-simd")), allow(dead_code))]
     pub q: Vec<i8>,
     /// `[m, k]` int16, filled for [`Form::Wide`].
     pub wide: Vec<i16>,
@@ -63,6 +63,12 @@ impl Activations {
         match form {
             Form::Bytes => rows.zip(q.par_chunks_mut(k)).zip(s.par_chunks_mut(nb)).for_each(|(((x, d), q), s)| {
                 for (((x, d), q), s) in x.chunks_exact(QK).zip(d).zip(q.chunks_exact_mut(QK)).zip(s) {
+                    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+                    {
+                        (*d, *s) = simd128::quantize_block_bytes(x, q);
+                        continue;
+                    }
+                    #[allow(unreachable_code)]
                     let mut block = [0i32; QK];
                     *d = quantize_block(x, &mut block);
                     *s = block.iter().sum();
@@ -229,6 +235,24 @@ mod simd128 {
             }
             d
         }
+    }
+
+    /// The same block as int8, and its sum.
+    #[cfg(target_feature = "relaxed-simd")]
+    pub fn quantize_block_bytes(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+        assert!(q.len() == QK);
+        let mut wide = [0i16; QK];
+        let d = quantize_block_wide(x, &mut wide);
+        // SAFETY: loads of 8 i16 inside `wide`, stores of 16 i8 inside `q` (checked length).
+        unsafe {
+            for i in 0..QK / 16 {
+                // Exact: the values lie in -127..=127.
+                let lo = v128_load(wide.as_ptr().add(16 * i).cast());
+                let hi = v128_load(wide.as_ptr().add(16 * i + 8).cast());
+                v128_store(q.as_mut_ptr().add(16 * i).cast(), i8x16_narrow_i16x8(lo, hi));
+            }
+        }
+        (d, wide.iter().map(|&v| i32::from(v)).sum())
     }
 }
 

@@ -26,6 +26,8 @@ mod activations;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod panel;
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub mod relaxed;
 mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
@@ -67,10 +69,14 @@ pub enum Path {
     Vnni,
     /// wasm32 built with SIMD128 (the web build is): `i32x4.dot_i16x8_s`, the same scheme as AVX2.
     Simd128,
+    /// wasm32 built with relaxed SIMD too (the second web build, for browsers that validate it):
+    /// `i32x4.relaxed_dot_i8x16_i7x16_add_s` on int8 panels where the engine's dot product is
+    /// exact on int8 × byte one way or the other, else the SIMD128 loop.
+    Relaxed,
 }
 
 impl Path {
-    pub const ALL: [Path; 4] = [Path::Scalar, Path::Avx2, Path::Vnni, Path::Simd128];
+    pub const ALL: [Path; 5] = [Path::Scalar, Path::Avx2, Path::Vnni, Path::Simd128, Path::Relaxed];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -78,6 +84,7 @@ impl Path {
             Path::Avx2 => "avx2",
             Path::Vnni => "vnni",
             Path::Simd128 => "simd128",
+            Path::Relaxed => "relaxed",
         }
     }
 
@@ -90,6 +97,7 @@ impl Path {
             #[cfg(target_arch = "x86_64")]
             Path::Vnni => vnni::available(),
             Path::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+            Path::Relaxed => cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")),
             #[cfg(not(target_arch = "x86_64"))]
             Path::Avx2 | Path::Vnni => false,
         }
@@ -97,14 +105,15 @@ impl Path {
 
     /// The fastest path here, or `None` where candle's kernels should keep the product: on aarch64
     /// candle has a NEON int8 dot product and we have no NEON loop yet, so our scalar loop would
-    /// be a step back there. The VNNI loop is not chosen by default: it was rewritten for this
-    /// driver on machines without AVX-512 and has not run yet; `EDGECAP_Q8_GEMM=vnni` opts in
-    /// (and the kernel test checks it) until it has passed on a VNNI CPU.
+    /// be a step back there.
     fn best_here() -> Option<Path> {
         if cfg!(target_arch = "aarch64") {
             return None;
         }
-        [Path::Avx2, Path::Simd128].into_iter().find(|p| p.runs_here()).or(Some(Path::Scalar))
+        [Path::Vnni, Path::Avx2, Path::Relaxed, Path::Simd128]
+            .into_iter()
+            .find(|p| p.runs_here())
+            .or(Some(Path::Scalar))
     }
 
     /// `EDGECAP_Q8_GEMM`: a path name, `candle` (candle's kernels, as before this GEMM existed),
@@ -120,7 +129,7 @@ impl Path {
         let path = Path::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(value))
-            .ok_or_else(|| format!("unknown value {value:?} (scalar, avx2, vnni, simd128 or candle)"))?;
+            .ok_or_else(|| format!("unknown value {value:?} (scalar, avx2, vnni, simd128, relaxed or candle)"))?;
         if !path.runs_here() {
             return Err(format!("{value} cannot run on this CPU or build"));
         }
@@ -190,7 +199,7 @@ pub fn matmul(
         Path::Vnni => {
             let acts = Activations::quantize(x, m, k, Form::Bytes, scheme);
             // SAFETY: `runs_here` checked AVX-512 F/BW/VNNI above.
-            let out = unsafe { drive::<panel::Quads, { vnni::NR }, { vnni::MR }>(&acts, &shape, vnni::tile) };
+            let out = unsafe { drive::<vnni::Packed, { vnni::NR }, { vnni::MR }>(&acts, &shape, vnni::tile) };
             (out, acts)
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -199,6 +208,27 @@ pub fn matmul(
             // SAFETY: this module is compiled only with SIMD128 enabled.
             let out = unsafe {
                 drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(&acts, &shape, simd128::tile)
+            };
+            (out, acts)
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+        Path::Relaxed => {
+            use relaxed::{Form as Reads, MR, NR};
+            let reads = relaxed::form();
+            let form = if reads == Reads::Neither { Form::Wide } else { Form::Bytes };
+            let acts = Activations::quantize(x, m, k, form, scheme);
+            // SAFETY: this module is compiled only with relaxed SIMD (and SIMD128) enabled; each
+            // tile is the one for how this engine reads the dot product (probed).
+            let out = unsafe {
+                match reads {
+                    Reads::Unsigned => drive::<relaxed::Offset, NR, MR>(&acts, &shape, relaxed::tile_direct::<0x80>),
+                    Reads::Signed => drive::<relaxed::Packed, NR, MR>(&acts, &shape, relaxed::tile_direct::<0>),
+                    Reads::Neither => drive::<panel::Pairs<{ simd128::NR }>, { simd128::NR }, { simd128::MR }>(
+                        &acts,
+                        &shape,
+                        simd128::tile,
+                    ),
+                }
             };
             (out, acts)
         }

@@ -54,39 +54,41 @@ impl<const NR: usize> Panel for Pairs<NR> {
     }
 }
 
-/// For AVX-512 VNNI: per quad of k (8 per block), 32 columns × 4 bytes, XOR 0x80 (signed →
-/// unsigned offset by 128, which `vpdpbusd` wants on one side).
-#[cfg(target_arch = "x86_64")]
-pub(super) struct Quads {
+/// For AVX-512 VNNI and wasm's relaxed SIMD: per quad of k (8 per block), `NR` columns × 4 bytes,
+/// each XOR `FLIP`. VNNI's `vpdpbusd` wants one side unsigned, so its panel flips the sign bit
+/// (signed → offset by 128), as does relaxed SIMD on engines that read that side unsigned; on
+/// engines that read it signed, `FLIP` = 0.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+pub(super) struct Quads<const NR: usize, const FLIP: u8> {
     pub weights: Vec<u8>,
     pub scales: Vec<f32>,
 }
 
-/// Columns of a [`Quads`] panel: two 16-lane registers.
+/// Columns of the VNNI panel: two 16-lane registers.
 #[cfg(target_arch = "x86_64")]
 pub(super) const QUAD_NR: usize = 32;
 
-#[cfg(target_arch = "x86_64")]
-impl Panel for Quads {
-    const BLOCK_BYTES: usize = QK * QUAD_NR;
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+impl<const NR: usize, const FLIP: u8> Panel for Quads<NR, FLIP> {
+    const BLOCK_BYTES: usize = QK * NR;
 
     fn new(nb: usize) -> Self {
-        Quads { weights: vec![0; nb * QK * QUAD_NR], scales: vec![0.0; nb * QUAD_NR] }
+        Quads { weights: vec![0; nb * QK * NR], scales: vec![0.0; nb * NR] }
     }
 
     fn pack(&mut self, w: &Weights, first: usize, cols: usize, nb: usize) {
         let mut q = [0i8; QK];
-        for c in 0..QUAD_NR {
+        for c in 0..NR {
             for b in 0..nb {
                 // Columns past the matrix: zero weights (0x80 once offset) with a zero scale.
-                self.scales[b * QUAD_NR + c] = if c < cols { w.block(first + c, b, nb, &mut q) } else { 0.0 };
+                self.scales[b * NR + c] = if c < cols { w.block(first + c, b, nb, &mut q) } else { 0.0 };
                 if c >= cols {
                     q = [0; QK];
                 }
                 for (i, quad) in q.chunks_exact(4).enumerate() {
-                    let at = (b * QK / 4 + i) * QUAD_NR * 4 + c * 4;
+                    let at = (b * QK / 4 + i) * NR * 4 + c * 4;
                     for (dst, &v) in self.weights[at..at + 4].iter_mut().zip(quad) {
-                        *dst = v as u8 ^ 0x80;
+                        *dst = v as u8 ^ FLIP;
                     }
                 }
             }

@@ -10,6 +10,8 @@ use super::panel::{Quads, QUAD_NR};
 use super::QK;
 
 pub(super) const NR: usize = QUAD_NR;
+/// Weights offset to unsigned bytes.
+pub(super) type Packed = Quads<NR, 0x80>;
 /// 6 rows × 2 int32 sums + 6 × 2 f32 sums + 3 = 27 of 32 registers.
 pub(super) const MR: usize = 6;
 
@@ -30,7 +32,7 @@ pub(super) unsafe fn tile(
     acts: &Activations,
     row0: usize,
     rows: usize,
-    panel: &Quads,
+    panel: &Packed,
     blocks: Range<usize>,
     acc: &mut [[f32; NR]; MR],
 ) {
@@ -52,7 +54,7 @@ pub(super) unsafe fn tile(
 unsafe fn rows_of<const R: usize>(
     acts: &Activations,
     row0: usize,
-    panel: &Quads,
+    panel: &Packed,
     blocks: Range<usize>,
     acc: &mut [[f32; NR]; MR],
 ) {
