@@ -147,8 +147,9 @@ export function registerIphoneScenarios({ scenario, withChromium, waitState, cap
       await sleep(holdMs);
       await cdp.send('Debugger.resume').catch(() => {});
     });
-    // During the load: suspended at the second tensor, with no visibilitychange first (the gap alone
-    // must keep the 30 s load-stall watchdog from firing on return).
+    // During the load: suspended at its second progress report (a tensor, or the load's last report
+    // when the tiny model loads within the reports' 100 ms interval), with no visibilitychange first
+    // (the gap alone must keep the 30 s load-stall watchdog from firing on return).
     holdMs = 40000;
     await page.addInitScript('window.__e2ePause && (window.__e2ePause.onLoadProgress = 2);');
     await page.goto(`${S.server.url}/?model=${MODEL_URL}`);
@@ -175,7 +176,7 @@ export function registerIphoneScenarios({ scenario, withChromium, waitState, cap
     const loads = (await hooks(page)).toWorker.filter((x) => x.type === 'load').length;
     if (snap.backend !== 'webgpu' || loads !== 1) throw new Error(`after the suspended caption: #backend ${snap.backend}, ${loads} load requests (expected webgpu, 1: no restart)`);
     if (paused.length !== 2) throw new Error(`suspended ${paused.length} times, expected 2`);
-    return `suspended 40 s at the 2nd tensor of the load and 90 s (hidden) during the first caption: no restart, #backend webgpu, caption ${JSON.stringify(m.caption.slice(0, 40))}… in ${Math.round(m.ms)} ms of engine time`;
+    return `suspended 40 s at the 2nd progress report of the load and 90 s (hidden) during the first caption: no restart, #backend webgpu, caption ${JSON.stringify(m.caption.slice(0, 40))}… in ${Math.round(m.ms)} ms of engine time`;
   }), { timeoutMs: 600000 });
 
   scenario('diagnostics-panel', (S) => withChromium(S, { webgpu: false, flags: [] }, async ({ context, page }) => {

@@ -47,6 +47,9 @@ export async function load(msg) {
     onAttempt: () => progress(0, meta.size, true),
     onProgress: (done, total) => progress(done, total),
   });
+  // The last report always goes out, as the download's does: a load shorter than the throttle's
+  // interval (the tiny test model on a warm GPU) would otherwise show 0 % until "ready".
+  progress(meta.size, meta.size, true);
   engine = loaded.engine;
   model = publicModel(meta);
   self.postMessage({ type: FromWorker.READY, ...engineSummary(), model, fallback: loaded.fallback });
