@@ -66,10 +66,13 @@ fn probe() -> Form {
     };
     let mut check = |a: [i8; 16], b: [u8; 16]| {
         for (lane, &got) in dot(a, b).iter().enumerate() {
-            let terms = (4 * lane..4 * lane + 4).map(|i| (i32::from(a[i]), b[i]));
-            let (u, s): (Vec<_>, Vec<_>) = terms.map(|(a, b)| (a * i32::from(b), a * i32::from(b as i8))).unzip();
-            unsigned &= got == u.iter().sum::<i32>();
-            signed &= got == s.iter().sum::<i32>();
+            let (mut u, mut s) = (0i32, 0i32);
+            for i in 4 * lane..4 * lane + 4 {
+                u += i32::from(a[i]) * i32::from(b[i]);
+                s += i32::from(a[i]) * i32::from(b[i] as i8);
+            }
+            unsigned &= got == u;
+            signed &= got == s;
         }
     };
     for a in i8::MIN..=i8::MAX {
