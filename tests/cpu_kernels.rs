@@ -12,7 +12,7 @@
 //! asks for it: then the test fails.
 
 use edgecap::backend::cpu::fast_math::{exp_in_place, gelu, softmax_in_place};
-use edgecap::backend::cpu::q8_gemm::{matmul, Path, Weights};
+use edgecap::backend::cpu::q8_gemm::{gemv, matmul, Path, Weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 #[cfg(target_arch = "wasm32")]
@@ -37,7 +37,7 @@ const BLOCK_BYTES: usize = 34;
 /// (m, k, n, bias): m not a multiple of 4 or 6 (the row tiles), n not a multiple of 8, 16 or 32
 /// (the panels), k = 32 × odd, with 35 and 65 blocks crossing the
 /// GEMM's 16- and 32-block chunks.
-const SHAPES: [(usize, usize, usize, bool); 9] = [
+const SHAPES: [(usize, usize, usize, bool); 10] = [
     (1, 32, 1, false),
     (5, 96, 17, true),
     (7, 160, 33, false),
@@ -47,6 +47,8 @@ const SHAPES: [(usize, usize, usize, bool); 9] = [
     (25, 224, 8, true),
     (5, 1120, 19, true),
     (3, 2080, 9, false),
+    // Several of the few-row loop's tasks (64 weight rows and up each), the last one partial.
+    (2, 96, 300, true),
 ];
 
 fn paths_here() -> Vec<Path> {
@@ -173,6 +175,14 @@ fn exact_on(paths: &[Path]) {
             for (i, (&g, &e)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(g as f64, e, "{} m{m} k{k} n{n} at row {} col {}", path.name(), i / n, i % n);
             }
+            // The few-row loop (decoder steps) where the path has one, on the same inputs.
+            let few = gemv(path, &x, m, k, &w, n, bias.as_deref());
+            assert_eq!(few.is_some(), path.has_gemv(), "{}: gemv", path.name());
+            if let Some(got) = few {
+                for (i, (&g, &e)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g as f64, e, "{} gemv m{m} k{k} n{n} at row {} col {}", path.name(), i / n, i % n);
+                }
+            }
         }
     }
 }
@@ -218,6 +228,10 @@ fn like_the_definition_on(paths: &[Path]) {
             let got = matmul(path, &x, m, k, Weights::Q8_0(&wq), n, bias).expect("shapes fit");
             let same = got.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{} differs from the scalar path on m{m} k{k} n{n}", path.name());
+            if let Some(got) = gemv(path, &x, m, k, &wq, n, bias) {
+                let same = got.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{} gemv differs from the scalar GEMM on m{m} k{k} n{n}", path.name());
+            }
         }
     }
 }

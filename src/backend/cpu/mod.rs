@@ -1,10 +1,13 @@
 //! The op interface on candle-core: f32 tensors in host memory, candle's GEMM (the `gemm` crate,
 //! SIMD picked at run time, threads through rayon) for f32 products, our int8 panel GEMM for Q8_0
-//! (and Q4_0) weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128, wasm relaxed SIMD
-//! or portable loops), candle's quantized matmul (ggml's block dot products, activations
-//! quantized to Q8_0 / Q8_K) for the few-row products of decoder steps and for Q4_K, and plain slice
-//! loops where a fused pass beats a chain of candle ops (norms, softmax). In the threaded wasm build
-//! one-row products are split among rayon's workers (`split_gemv`).
+//! (and Q4_0) weights against many activation rows (`q8_gemm`: AVX-512 VNNI, AVX2, wasm SIMD128,
+//! wasm relaxed SIMD or portable loops) and, on x86, our few-row loop for decoder steps on Q8_0
+//! (`q8_gemm::gemv`, the GEMM's results to the bit), candle's quantized matmul (ggml's block dot
+//! products) for the few-row products elsewhere (wasm, aarch64, 4-bit weights), our attention
+//! kernels on x86 (`attention`), and plain slice loops where a fused pass beats a chain of candle
+//! ops (norms, softmax, the GELU and residual epilogues done in place). In the threaded wasm build
+//! one-row products are split among rayon's workers (`split_gemv`). Natively, captions run on a
+//! thread of the backend's rayon pool ([`on_pool`]).
 
 mod attention;
 // Public for tests/cpu_kernels.rs, which checks them natively and in wasm.
@@ -30,10 +33,15 @@ pub struct CpuBackend;
 
 /// From this many activation rows on, quantized products (Q8_0, Q4_0, Q4_K) go through our panel
 /// GEMM (the vision pass); below it (decoder steps, beams, short prompts) the weights are used too
-/// few times to repay a repack, and candle's dot products read the blocks directly. (A few-row SIMD128 loop of ours
-/// that kept the GEMM's exact block sums was tried: 25 ms per decoder step in wasm against
-/// candle's 20.5, so candle keeps these.)
+/// few times to repay a repack, and they are read in their blocks: by our few-row loop for Q8_0 on
+/// x86, else by candle's dot products. (A few-row SIMD128 loop of ours that kept the GEMM's exact
+/// block sums was tried in wasm: 25 ms per decoder step against candle's 20.5, so candle keeps
+/// these there.)
 const GEMM_MIN_ROWS: usize = 16;
+
+/// Elements per task of an element-wise op: below this a hand-over to another thread costs more
+/// than the work (a decoder step's 768-wide rows stay on one).
+const ADD_CHUNK: usize = 1 << 15;
 
 pub enum CpuWeight {
     F32(Tensor),
@@ -87,6 +95,29 @@ fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
 
 fn from_vec(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
     Tensor::from_vec(data, dims, &Device::Cpu).map_err(err)
+}
+
+/// Runs `f` (captions on this backend) on a thread of a rayon pool, natively. Each of the backend's
+/// parallel ops then starts on that thread and wakes only the others; called from a thread outside
+/// the pool, every op (some 150 per decoder step) would wake the pool's threads and put the caller
+/// to sleep until they finish: a BLIP-base decoder step took 8 ms that way, against 7 ms here
+/// (2-core Zen 5). The pool is made on first use, with a thread per core, as rayon's global one.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use std::sync::OnceLock;
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    match POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().thread_name(|i| format!("edgecap-cpu-{i}")).build().ok())
+    {
+        Some(pool) => pool.install(f),
+        // No threads to be had: the caller's thread does the work, as it would have anyway.
+        None => f(),
+    }
+}
+
+/// A linear layer's output: ours as a host vector, or candle's tensor.
+enum Product {
+    Host(Vec<f32>),
+    Tensor(Tensor),
 }
 
 /// A decoder layer's self-attention keys and values so far, `[b, len, width]` each.
@@ -195,57 +226,63 @@ impl Backend for CpuBackend {
     }
 
     fn linear(&self, x: &Tensor, w: &CpuWeight, bias: Option<&Tensor>) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let (rows, cols) = w.rows_cols();
-        let k = *dims.last().unwrap_or(&0);
-        if k != cols {
-            return Err(shape_err(format!("linear: input has {k} features, weight expects {cols}")));
+        let (y, dims) = self.product(x, w, bias)?;
+        match y {
+            Product::Host(y) => from_vec(y, &dims),
+            Product::Tensor(y) => y.reshape(dims).map_err(err),
         }
-        let m = dims.iter().product::<usize>() / k.max(1);
-        let x2 = x.reshape((m, k)).map_err(err)?;
-        let gemm = q8_gemm::selected().filter(|_| m >= GEMM_MIN_ROWS);
-        let y = match (w, gemm) {
-            (CpuWeight::Quant { matrix, dtype, .. }, Some(path)) => {
-                let data = matrix.data().map_err(err)?;
-                let weights = match dtype {
-                    DType::Q8_0 => q8_gemm::Weights::Q8_0(&data),
-                    DType::Q4_0 => q8_gemm::Weights::Q4_0(&data),
-                    DType::Q4_K => q8_gemm::Weights::Q4K(&data),
-                    other => return Err(shape_err(format!("linear: no int8 GEMM for {other:?} weights"))),
-                };
-                let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
-                let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, weights, rows, bias.as_deref()))?
-                    .ok_or_else(|| {
-                        shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name()))
-                    })?;
-                from_vec(y, &[m, rows])?
-            }
-            // Decoder steps on the threaded wasm build: candle's one-row product has no threads there.
-            #[cfg(feature = "threads")]
-            (CpuWeight::Quant { matrix, dtype: DType::Q8_0, .. }, None)
-                if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 =>
-            {
-                let data = matrix.data().map_err(err)?;
-                let y = from_vec(with_slice(&x2, |x| split_gemv::matmul(x, k, &data, rows))??, &[1, rows])?;
-                match bias {
-                    Some(b) => y.broadcast_add(b).map_err(err)?,
-                    None => y,
+    }
+
+    fn linear_fused(
+        &self,
+        x: &Tensor,
+        w: &CpuWeight,
+        bias: Option<&Tensor>,
+        gelu: bool,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (y, dims) = self.product(x, w, bias)?;
+        let mut y = match y {
+            Product::Host(y) => y,
+            Product::Tensor(y) => {
+                let mut y = y.reshape(dims).map_err(err)?;
+                if gelu {
+                    y = self.gelu(&y)?;
                 }
-            }
-            _ => {
-                let y = match w {
-                    CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
-                    CpuWeight::Quant { matmul, .. } => matmul.forward(&x2).map_err(err)?,
+                return match residual {
+                    Some(r) => self.add(&y, r),
+                    None => Ok(y),
                 };
-                match bias {
-                    Some(b) => y.broadcast_add(b).map_err(err)?,
-                    None => y,
-                }
             }
         };
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-empty") = rows;
-        y.reshape(out_dims).map_err(err)
+        // The epilogue in place on the product we own: the vision pass's GELU and residual sums
+        // otherwise each took a fresh activation-sized buffer per layer (allocated, zeroed, written).
+        // A residual of the product's own shape is added here; any other goes through `add`.
+        let (here, later) = match residual {
+            Some(r) if r.dims() == dims.as_slice() => (Some(r), None),
+            other => (None, other),
+        };
+        let apply = |y: &mut [f32], r: Option<&[f32]>| {
+            y.par_chunks_mut(ADD_CHUNK).enumerate().for_each(|(t, chunk)| {
+                if gelu {
+                    fast_math::gelu_in_place(chunk);
+                }
+                if let Some(r) = r {
+                    for (y, &r) in chunk.iter_mut().zip(&r[t * ADD_CHUNK..]) {
+                        *y += r;
+                    }
+                }
+            })
+        };
+        match here {
+            Some(r) => with_slice(r, |r| apply(&mut y, Some(r)))?,
+            None => apply(&mut y, None),
+        }
+        let y = from_vec(y, &dims)?;
+        match later {
+            Some(r) => self.add(&y, r),
+            None => Ok(y),
+        }
     }
 
     fn layer_norm(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
@@ -275,7 +312,32 @@ impl Backend for CpuBackend {
     }
 
     fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-        a.broadcast_add(b).map_err(err)
+        // Residual sums (same shape) and a row added to every row, on rayon's threads: candle's
+        // parallel element-wise ops run on its own pool, whose threads then spin for milliseconds,
+        // on two cores taking one from the next rayon op. Anything else goes to candle.
+        let (n, width) = (a.elem_count(), b.elem_count());
+        let same = a.dims() == b.dims();
+        let row = b.dims().iter().rev().skip(1).all(|&d| d == 1) && a.dim(D::Minus1).ok() == Some(width);
+        if !(same || row) || width == 0 {
+            return a.broadcast_add(b).map_err(err);
+        }
+        // Whole rows of `b` per task when it is one row, so it lines up with each.
+        let chunk = if same { ADD_CHUNK } else { (ADD_CHUNK / width).max(1) * width };
+        let out = with_slice(a, |a| {
+            with_slice(b, |b| {
+                let mut out = vec![0f32; n];
+                out.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).enumerate().for_each(|(t, (o, a))| {
+                    let b = if same { &b[t * chunk..t * chunk + o.len()] } else { b };
+                    for (o, a) in o.chunks_mut(b.len()).zip(a.chunks(b.len())) {
+                        for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                            *o = x + y;
+                        }
+                    }
+                });
+                out
+            })
+        })??;
+        from_vec(out, a.dims())
     }
 
     fn narrow_last(&self, x: &Tensor, start: usize, len: usize) -> Result<Tensor> {
@@ -396,6 +458,73 @@ impl Backend for CpuBackend {
 }
 
 impl CpuBackend {
+    /// `x · Wᵀ + bias` as a host vector where one of our kernels made it (so an epilogue can work in
+    /// place), else as candle's tensor; with the output's dimensions.
+    fn product(&self, x: &Tensor, w: &CpuWeight, bias: Option<&Tensor>) -> Result<(Product, Vec<usize>)> {
+        let dims = x.dims().to_vec();
+        let (rows, cols) = w.rows_cols();
+        let k = *dims.last().unwrap_or(&0);
+        if k != cols {
+            return Err(shape_err(format!("linear: input has {k} features, weight expects {cols}")));
+        }
+        let m = dims.iter().product::<usize>() / k.max(1);
+        let x2 = x.reshape((m, k)).map_err(err)?;
+        let gemm = q8_gemm::selected().filter(|_| m >= GEMM_MIN_ROWS);
+        let few_rows = q8_gemm::selected().filter(|p| m < GEMM_MIN_ROWS && p.has_gemv());
+        let y = match (w, gemm) {
+            (CpuWeight::Quant { matrix, dtype, .. }, Some(path)) => {
+                let data = matrix.data().map_err(err)?;
+                let weights = match dtype {
+                    DType::Q8_0 => q8_gemm::Weights::Q8_0(&data),
+                    DType::Q4_0 => q8_gemm::Weights::Q4_0(&data),
+                    DType::Q4_K => q8_gemm::Weights::Q4K(&data),
+                    other => return Err(shape_err(format!("linear: no int8 GEMM for {other:?} weights"))),
+                };
+                let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
+                let y = with_slice(&x2, |x| q8_gemm::matmul(path, x, m, k, weights, rows, bias.as_deref()))?
+                    .ok_or_else(|| {
+                        shape_err(format!("linear: int8 GEMM ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name()))
+                    })?;
+                Product::Host(y)
+            }
+            // Decoder steps natively: the weights streamed once, at memory speed, on rayon's threads.
+            (CpuWeight::Quant { matrix, dtype: DType::Q8_0, .. }, None) if few_rows.is_some() => {
+                let path = few_rows.expect("guarded");
+                let data = matrix.data().map_err(err)?;
+                let bias = bias.map(|b| b.flatten_all().and_then(|b| b.to_vec1::<f32>())).transpose().map_err(err)?;
+                let y = with_slice(&x2, |x| q8_gemm::gemv(path, x, m, k, &data, rows, bias.as_deref()))?.ok_or_else(
+                    || shape_err(format!("linear: int8 GEMV ({}) refused [{m}, {k}] x [{rows}, {cols}]", path.name())),
+                )?;
+                Product::Host(y)
+            }
+            // Decoder steps on the threaded wasm build: candle's one-row product has no threads there.
+            #[cfg(feature = "threads")]
+            (CpuWeight::Quant { matrix, dtype: DType::Q8_0, .. }, None)
+                if m == 1 && rows * k >= split_gemv::MIN_WEIGHTS && rayon::current_num_threads() > 1 =>
+            {
+                let data = matrix.data().map_err(err)?;
+                let y = from_vec(with_slice(&x2, |x| split_gemv::matmul(x, k, &data, rows))??, &[1, rows])?;
+                Product::Tensor(match bias {
+                    Some(b) => y.broadcast_add(b).map_err(err)?,
+                    None => y,
+                })
+            }
+            _ => {
+                let y = match w {
+                    CpuWeight::F32(w) => x2.matmul(&w.t().map_err(err)?).map_err(err)?,
+                    CpuWeight::Quant { matmul, .. } => matmul.forward(&x2).map_err(err)?,
+                };
+                Product::Tensor(match bias {
+                    Some(b) => y.broadcast_add(b).map_err(err)?,
+                    None => y,
+                })
+            }
+        };
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("non-empty") = rows;
+        Ok((y, out_dims))
+    }
+
     /// Batch rows in the given order (beam reordering of caches).
     fn select_batch(&self, x: &Tensor, rows: &[usize]) -> Result<Tensor> {
         let b = x.dim(0).map_err(err)?;
@@ -410,12 +539,30 @@ impl CpuBackend {
 
 fn layer_norm_row(x: &[f32], g: &[f32], b: &[f32], eps: f64, out: &mut [f32]) {
     let n = x.len() as f64;
-    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let mean = sum_f64(x, |v| v) / n;
+    let var = sum_f64(x, |v| (v - mean) * (v - mean)) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for (((o, &v), &g), &b) in out.iter_mut().zip(x).zip(g).zip(b) {
         *o = ((v as f64 - mean) * inv) as f32 * g + b;
     }
+}
+
+/// `Σ f(x)` in f64 over eight interleaved partial sums, combined pairwise: one long chain of
+/// dependent additions per row was a twentieth of a vision pass. The order is fixed, so every
+/// target computes the same sum.
+#[inline(always)]
+fn sum_f64(x: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v as f64);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += f(v as f64);
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 fn argmax_row(row: &[f32], suppress: Option<u32>) -> u32 {

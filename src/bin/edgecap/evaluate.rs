@@ -258,7 +258,7 @@ fn caption_set(args: &EvalArgs, images: &Path, out: &Path, keys: &[String]) -> R
     }
     let paths = image_paths(images, &todo)?;
     let made = match choose(args.source.backend)? {
-        Chosen::Cpu => caption_with(CpuBackend, args, out, &todo, &paths)?,
+        Chosen::Cpu => edgecap::backend::cpu::on_pool(|| caption_with(CpuBackend, args, out, &todo, &paths))?,
         #[cfg(feature = "gpu")]
         Chosen::Gpu(gpu) => caption_with(gpu, args, out, &todo, &paths)?,
     };
@@ -346,7 +346,9 @@ pub fn study(args: StudyArgs) -> Result<ExitCode, Error> {
         bar.set_message(what.to_string());
     };
     let (points, backend_name) = match chosen {
-        Chosen::Cpu => (run_study(|| Ok(CpuBackend), &input, &plan, &mut progress)?, "cpu"),
+        Chosen::Cpu => {
+            (edgecap::backend::cpu::on_pool(|| run_study(|| Ok(CpuBackend), &input, &plan, &mut progress))?, "cpu")
+        }
         #[cfg(feature = "gpu")]
         Chosen::Gpu(gpu) => {
             // One device per model variant (each Captioner owns its backend); the first is the

@@ -313,7 +313,7 @@ fn choose_with(choice: BackendChoice, submit_every: Option<u32>, limits: LimitsC
 fn caption(args: CaptionArgs) -> Result<ExitCode, Error> {
     let files = model_files(&args.model, &args.source)?;
     match choose_with(args.source.backend, args.gpu_submit_every, args.gpu_limits)? {
-        Chosen::Cpu => caption_with(CpuBackend, None, &args, files, |_| None),
+        Chosen::Cpu => edgecap::backend::cpu::on_pool(|| caption_with(CpuBackend, None, &args, files, |_| None)),
         #[cfg(feature = "gpu")]
         Chosen::Gpu(gpu) => {
             let adapter = gpu.adapter().name.clone();

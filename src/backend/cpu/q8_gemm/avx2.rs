@@ -19,7 +19,10 @@ pub(super) const NR: usize = 16;
 pub(super) const MR: usize = 4;
 
 pub(super) fn available() -> bool {
+    // FMA and F16C come with every AVX2 CPU; the few-row loop (gemv.rs) uses them.
     std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("f16c")
 }
 
 /// # Safety

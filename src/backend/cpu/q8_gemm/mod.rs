@@ -25,6 +25,8 @@
 mod activations;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod gemv;
 mod panel;
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub mod relaxed;
@@ -101,6 +103,11 @@ impl Path {
             #[cfg(not(target_arch = "x86_64"))]
             Path::Avx2 | Path::Vnni => false,
         }
+    }
+
+    /// Whether [`gemv`] has a loop for this path (else decoder steps use candle's dot products).
+    pub fn has_gemv(self) -> bool {
+        matches!(self, Path::Vnni | Path::Avx2)
     }
 
     /// The fastest path here, or `None` where candle's kernels should keep the product: on aarch64
@@ -239,6 +246,29 @@ pub fn matmul(
         subtract_offsets(&mut out.0, &out.1, &offsets, n, bias);
     }
     Some(out.0)
+}
+
+/// `x · Wᵀ (+ bias)` for a few activation rows (decoder steps) against Q8_0 weights `w` read in
+/// place, `[m, n]`: the same numbers [`matmul`] gives, bit for bit, without its per-call repack.
+/// `None` where `path` has no such loop (only AVX2 and VNNI have one; elsewhere candle's dot
+/// products keep these products) or the shapes do not fit.
+pub fn gemv(path: Path, x: &[f32], m: usize, k: usize, w: &[u8], n: usize, bias: Option<&[f32]>) -> Option<Vec<f32>> {
+    if m == 0 || !path.runs_here() || !Weights::Q8_0(w).fits(n, k) || x.len() != m * k {
+        return None;
+    }
+    if bias.is_some_and(|b| b.len() != n) {
+        return None;
+    }
+    match path {
+        // SAFETY: `runs_here` checked the path's features (AVX2 with FMA and F16C; VNNI with
+        // AVX-512 VL too), `fits` the weight bytes, and the lengths of `x` and `bias` are checked.
+        #[cfg(target_arch = "x86_64")]
+        Path::Vnni => Some(unsafe { gemv::matmul(gemv::Dot::Vnni, x, m, k, w, n, bias) }),
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2 => Some(unsafe { gemv::matmul(gemv::Dot::Avx2, x, m, k, w, n, bias) }),
+        _ => None,
+    }
 }
 
 /// Q4_K's offsets: each output less `Σ_blocks offset · d_activation · Σ activation integers`

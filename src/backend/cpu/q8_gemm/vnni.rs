@@ -12,8 +12,10 @@ use super::QK;
 pub(super) const NR: usize = QUAD_NR;
 /// Weights offset to unsigned bytes.
 pub(super) type Packed = Quads<NR, 0x80>;
-/// 6 rows × 2 int32 sums + 6 × 2 f32 sums + 3 = 27 of 32 registers.
-pub(super) const MR: usize = 6;
+/// 8 rows × 2 int32 sums + 2 weight registers + a broadcast, with room for the scale step: the
+/// f32 sums live in `acc` (L1), not in registers. (Held in registers, 6 rows' sums and dots made
+/// LLVM spill them to the stack anyway, once per block.)
+pub(super) const MR: usize = 8;
 
 pub(super) fn available() -> bool {
     use std::sync::OnceLock;
@@ -22,6 +24,9 @@ pub(super) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vnni")
+            // For the few-row loop (gemv.rs), which runs VNNI on 256-bit registers.
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && super::avx2::available()
     })
 }
 
@@ -44,6 +49,8 @@ pub(super) unsafe fn tile(
             3 => rows_of::<3>(acts, row0, panel, blocks, acc),
             4 => rows_of::<4>(acts, row0, panel, blocks, acc),
             5 => rows_of::<5>(acts, row0, panel, blocks, acc),
+            6 => rows_of::<6>(acts, row0, panel, blocks, acc),
+            7 => rows_of::<7>(acts, row0, panel, blocks, acc),
             _ => rows_of::<MR>(acts, row0, panel, blocks, acc),
         }
     }
@@ -65,12 +72,14 @@ unsafe fn rows_of<const R: usize>(
     unsafe {
         let q = acts.q.as_ptr().add(row0 * k);
         let w = panel.weights.as_ptr();
-        let mut sum = [[_mm512_setzero_ps(); 2]; R];
-        for r in 0..R {
-            sum[r] = [_mm512_loadu_ps(acc[r].as_ptr()), _mm512_loadu_ps(acc[r].as_ptr().add(16))];
-        }
         for b in blocks {
+            // The sums start at -128 · Σ activations, which takes the weights' offset back out
+            // exactly (all of it is int32 arithmetic).
             let mut dot = [[_mm512_setzero_si512(); 2]; R];
+            for (r, dot) in dot.iter_mut().enumerate() {
+                let offset = _mm512_set1_epi32(-128 * *acts.sums.get_unchecked((row0 + r) * nb + b));
+                *dot = [offset, offset];
+            }
             for quad in 0..QK / 4 {
                 let wp = w.add((b * QK / 4 + quad) * NR * 4);
                 let w0 = _mm512_loadu_si512(wp.cast());
@@ -84,19 +93,17 @@ unsafe fn rows_of<const R: usize>(
             let s0 = _mm512_loadu_ps(panel.scales.as_ptr().add(b * NR));
             let s1 = _mm512_loadu_ps(panel.scales.as_ptr().add(b * NR + 16));
             for r in 0..R {
-                let i = (row0 + r) * nb + b;
-                let offset = _mm512_set1_epi32(128 * *acts.sums.get_unchecked(i));
-                let d = _mm512_set1_ps(*acts.d.get_unchecked(i));
-                let f0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[r][0], offset));
-                let f1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[r][1], offset));
+                let d = _mm512_set1_ps(*acts.d.get_unchecked((row0 + r) * nb + b));
+                let f0 = _mm512_cvtepi32_ps(dot[r][0]);
+                let f1 = _mm512_cvtepi32_ps(dot[r][1]);
+                let p = acc[r].as_mut_ptr();
                 // Multiply, then add: no FMA, so the rounding matches every other path.
-                sum[r][0] = _mm512_add_ps(sum[r][0], _mm512_mul_ps(f0, _mm512_mul_ps(s0, d)));
-                sum[r][1] = _mm512_add_ps(sum[r][1], _mm512_mul_ps(f1, _mm512_mul_ps(s1, d)));
+                _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), _mm512_mul_ps(f0, _mm512_mul_ps(s0, d))));
+                _mm512_storeu_ps(
+                    p.add(16),
+                    _mm512_add_ps(_mm512_loadu_ps(p.add(16)), _mm512_mul_ps(f1, _mm512_mul_ps(s1, d))),
+                );
             }
-        }
-        for r in 0..R {
-            _mm512_storeu_ps(acc[r].as_mut_ptr(), sum[r][0]);
-            _mm512_storeu_ps(acc[r].as_mut_ptr().add(16), sum[r][1]);
         }
     }
 }
