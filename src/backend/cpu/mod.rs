@@ -313,7 +313,7 @@ impl Backend for CpuBackend {
 
     fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         // Residual sums (same shape) and a row added to every row, on rayon's threads: candle's
-        // parallel element-wise ops run on its own pool, whose threads then spin for milliseconds,
+        // parallel element-wise ops run on its own pool, whose threads then spin a while,
         // on two cores taking one from the next rayon op. Anything else goes to candle.
         let (n, width) = (a.elem_count(), b.elem_count());
         let same = a.dims() == b.dims();

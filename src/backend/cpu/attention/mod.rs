@@ -210,21 +210,7 @@ fn with_x86(q: &[f32], k: &[f32], v: &[f32], s: &Shape, isa: x86::Isa, out: &mut
             let kb = if s.key_batch == 1 { 0 } else { bi };
             let first = (blocks * run / runs * QUERY_BLOCK).min(s.sq);
             let last = (blocks * (run + 1) / runs * QUERY_BLOCK).min(s.sq);
-            let q_at = (bi * s.sq + first) * s.hd + h * d;
-            let kv_at = kb * s.sk * s.hd + h * d;
-            let head = x86::Head {
-                q: q.as_ptr().wrapping_add(q_at),
-                k: k.as_ptr().wrapping_add(kv_at),
-                v: v.as_ptr().wrapping_add(kv_at),
-                out: shared.at(q_at),
-                stride: s.hd,
-                d,
-                sk: s.sk,
-                rows: last - first,
-                // Query i sees keys up to sk - sq + i.
-                causal: s.causal.then_some(first as isize + s.sk as isize - s.sq as isize),
-                scale,
-            };
+            let head = x86::Head::at(q, k, v, shared, s, bi, kb, h, first..last, scale);
             // SAFETY: the caller picked an ISA this CPU has; the head's rows `first..last` of Q and
             // the output and its `sk` rows of K and V lie inside the slices (lengths asserted by
             // `attention_with`), and no other task writes these output rows and columns.
@@ -246,21 +232,7 @@ fn with_few(q: &[f32], k: &[f32], v: &[f32], s: &Shape, out: &mut [f32]) {
         |scores, bh| {
             let (bi, h) = (bh / s.heads, bh % s.heads);
             let kb = if s.key_batch == 1 { 0 } else { bi };
-            let q_at = bi * s.sq * s.hd + h * d;
-            let kv_at = kb * s.sk * s.hd + h * d;
-            let head = x86::Head {
-                q: q.as_ptr().wrapping_add(q_at),
-                k: k.as_ptr().wrapping_add(kv_at),
-                v: v.as_ptr().wrapping_add(kv_at),
-                out: shared.at(q_at),
-                stride: s.hd,
-                d,
-                sk: s.sk,
-                rows: s.sq,
-                // Query i sees keys up to sk - sq + i.
-                causal: s.causal.then_some(s.sk as isize - s.sq as isize),
-                scale,
-            };
+            let head = x86::Head::at(q, k, v, shared, s, bi, kb, h, 0..s.sq, scale);
             // SAFETY: the caller picked `Kernel::Few` on a CPU where `few::available()`; the head's
             // sq rows of Q and the output and its sk rows of K and V lie inside the slices (lengths
             // asserted by `attention_with`), and no other task writes these output rows and columns.

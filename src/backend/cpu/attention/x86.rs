@@ -11,7 +11,8 @@
 //! on AVX-512 and AVX2 machines (the softmax's exp aside, see `fast_math`).
 
 use super::super::fast_math::softmax_rows;
-use super::QUERY_BLOCK;
+use super::super::shared_out::SharedOut;
+use super::{Shape, QUERY_BLOCK};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Isa {
@@ -56,6 +57,41 @@ pub(super) struct Head {
     /// when `None`.
     pub causal: Option<isize>,
     pub scale: f32,
+}
+
+impl Head {
+    /// Queries `rows` of batch row `bi`, head `h`, against key batch row `kb`, in an attention call
+    /// of shape `s` over `q`, `k`, `v`, writing into `out`.
+    #[allow(clippy::too_many_arguments)] // the coordinates of one head in one call
+    pub(super) fn at(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: SharedOut,
+        s: &Shape,
+        bi: usize,
+        kb: usize,
+        h: usize,
+        rows: std::ops::Range<usize>,
+        scale: f32,
+    ) -> Head {
+        let d = s.hd / s.heads;
+        let q_at = (bi * s.sq + rows.start) * s.hd + h * d;
+        let kv_at = kb * s.sk * s.hd + h * d;
+        Head {
+            q: q.as_ptr().wrapping_add(q_at),
+            k: k.as_ptr().wrapping_add(kv_at),
+            v: v.as_ptr().wrapping_add(kv_at),
+            out: out.at(q_at),
+            stride: s.hd,
+            d,
+            sk: s.sk,
+            rows: rows.len(),
+            // Query i sees keys up to sk - sq + i.
+            causal: s.causal.then_some(rows.start as isize + s.sk as isize - s.sq as isize),
+            scale,
+        }
+    }
 }
 
 impl Head {
